@@ -1,0 +1,5 @@
+import sys
+
+from mmgraph.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,50 @@
+"""Heterogeneous GNN layers, modality fusion, variational embeddings and scorers.
+
+Every module takes dicts keyed by node type (or edge type) and returns dicts, the way PyG's
+heterogeneous layers do. Names are imported lazily so that `import mmgraph.nn` stays cheap.
+"""
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    # kernels
+    "CSR": "mmgraph.nn.aggregate",
+    "to_csr": "mmgraph.nn.aggregate",
+    "aggregate": "mmgraph.nn.aggregate",
+    # message passing
+    "HGTConv": "mmgraph.nn.conv.hgt",
+    "RGCNConv": "mmgraph.nn.conv.rgcn",
+    "RelSAGEConv": "mmgraph.nn.conv.rel_sage",
+    "CompGCNConv": "mmgraph.nn.conv.compgcn",
+    "HeteroGNN": "mmgraph.nn.hetero_gnn",
+    # features
+    "FeatureProjection": "mmgraph.nn.projection",
+    "MeanFusion": "mmgraph.nn.fusion",
+    "GatedFusion": "mmgraph.nn.fusion",
+    "AttentionFusion": "mmgraph.nn.fusion",
+    # variational embedding
+    "VariationalHead": "mmgraph.nn.variational",
+    "KLSchedule": "mmgraph.nn.variational",
+    # scorers
+    "DotProductScorer": "mmgraph.nn.scorers",
+    "DistMultScorer": "mmgraph.nn.scorers",
+    "ComplExScorer": "mmgraph.nn.scorers",
+    "RotatEScorer": "mmgraph.nn.scorers",
+    "TransEScorer": "mmgraph.nn.scorers",
+    "MLPScorer": "mmgraph.nn.scorers",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'mmgraph.nn' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__

@@ -1,0 +1,1 @@
+"""Heterogeneous message-passing layers."""
