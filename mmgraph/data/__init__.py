@@ -1,1 +1,45 @@
-"""mmgraph.data"""
+"""Manifests, tables, graph building, graph files and kNN relations.
+
+`build_graph(manifest)` turns a manifest (CONTRACT.md section 1) into a `HeteroData`;
+`write_graph`/`load_graph` store it as GRAPH_DIR (section 3). Names load lazily so that
+`import mmgraph.data` stays cheap.
+"""
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "load_manifest": "mmgraph.data.manifest",
+    "Manifest": "mmgraph.data.manifest",
+    "NodeSpec": "mmgraph.data.manifest",
+    "FeatureSpec": "mmgraph.data.manifest",
+    "KnnSpec": "mmgraph.data.manifest",
+    "Endpoint": "mmgraph.data.manifest",
+    "TableEdgeSpec": "mmgraph.data.manifest",
+    "TripleSpec": "mmgraph.data.manifest",
+    "MODALITIES": "mmgraph.data.schema",
+    "Table": "mmgraph.data.tables",
+    "read_table": "mmgraph.data.tables",
+    "build_graph": "mmgraph.data.builder",
+    "write_graph": "mmgraph.data.graph_io",
+    "load_graph": "mmgraph.data.graph_io",
+    "load_report": "mmgraph.data.graph_io",
+    "knn_graph": "mmgraph.data.knn",
+    "edge_key": "mmgraph.data.graph",
+    "parse_edge_key": "mmgraph.data.graph",
+    "graph_summary": "mmgraph.data.graph",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'mmgraph.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__
