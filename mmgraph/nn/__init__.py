@@ -26,6 +26,7 @@ _EXPORTS = {
     # variational embedding
     "VariationalHead": "mmgraph.nn.variational",
     "KLSchedule": "mmgraph.nn.variational",
+    "kl_divergence": "mmgraph.nn.variational",
     # scorers
     "DotProductScorer": "mmgraph.nn.scorers",
     "DistMultScorer": "mmgraph.nn.scorers",

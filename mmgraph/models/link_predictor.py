@@ -1,0 +1,201 @@
+r"""LinkPredictor: features -> fusion -> heterogeneous GNN -> (variational) embedding -> scorer."""
+from __future__ import annotations
+
+import os
+from typing import Any, Iterable
+
+import torch
+from torch import Tensor, nn
+
+from mmgraph.errors import InputError
+from mmgraph.models.config import ModelConfig
+from mmgraph.models.registry import conv_options, make_fusion, make_scorer
+from mmgraph.models.schema import EdgeType, GraphSchema
+from mmgraph.nn.projection import FeatureProjection
+from mmgraph.nn.variational import VariationalHead, kl_divergence
+from mmgraph.utils import atomic_torch_save
+
+__all__ = ["LinkPredictor"]
+
+_FORMAT = "mmgraph.LinkPredictor"
+_VERSION = 1
+
+
+class LinkPredictor(nn.Module):
+    r"""A link predictor composed of parts (as PyKEEN's ERModel): representation, then interaction.
+
+    .. math::
+        s_{v,k} = \mathrm{proj}_{t,k}(x_{v,k}), \quad h_v = \mathrm{fuse}_t(s_{v,\cdot}), \quad
+        z = \mathrm{head}(\mathrm{GNN}(h)), \quad f(u, r, v) = \mathrm{score}(z_u, w_r, z_v)
+
+    where :math:`w_r` is a row of a relation table over ``schema.relations``. With
+    ``config.variational`` the head is a :class:`~mmgraph.nn.VariationalHead` and ``embed``
+    returns its KL term (unweighted: the trainer applies ``KLSchedule``); otherwise a linear
+    head and a KL of 0. ``num_layers=0`` skips message passing (features and embeddings only).
+
+    Shapes:
+        - ``embed(x_dict {t: {f: [N_t, d_f]}}, mask_dict {t: {f: [N_t]}}, edge_index_dict
+          {(s, r, t): [2, E]}, n_id_dict {t: [N_t]} | None) -> ({t: [N_t, channels]}, [])``
+        - ``score(rel, [B, d], [B, d]) -> [B]``; ``score_tails(rel, [B, d], [N, d]) -> [B, N]``;
+          ``score_heads(rel, [N, d], [B, d]) -> [B, N]``
+
+    Example::
+
+        model = LinkPredictor(ModelConfig(channels=64), GraphSchema.from_graph(g, relations, mp_edge_types))
+        z, kl = model.embed(x_dict, mask_dict, edge_index_dict)
+        scores = model.score_tails(("clip", "says", "word"), z["clip"][:8], z["word"])   # [8, N_word]
+    """
+
+    def __init__(self, config: ModelConfig, schema: GraphSchema):
+        super().__init__()
+        self.config = config
+        self.schema = schema
+        c = config.channels
+        self.projection = FeatureProjection(schema.feature_dims, c, num_nodes=schema.num_nodes,
+                                            learned_types=self._learned_types(config, schema),
+                                            feature_dropout=config.feature_dropout, dropout=config.dropout)
+        self.fusion = make_fusion(config, self.projection.num_slots)
+        self.gnn = self._make_gnn(config, schema)
+        self._type_index = {t: i for i, t in enumerate(schema.node_types)}
+        if config.variational:
+            self.head = VariationalHead(c, c, list(schema.node_types))
+        else:
+            self.head = nn.ModuleList([nn.Linear(c, c) for _ in schema.node_types])
+        self.scorer = make_scorer(config, c)
+        self._relation_index = {rel: i for i, rel in enumerate(schema.relations)}
+        rd = self.scorer.relation_dim(c)
+        self.relation_vectors = nn.Parameter(torch.empty(len(schema.relations), rd)) if rd else None
+        self.reset_parameters()
+
+    @staticmethod
+    def _learned_types(config: ModelConfig, schema: GraphSchema) -> tuple[str, ...]:
+        featureless = [t for t in schema.node_types if not schema.feature_dims.get(t)]
+        if config.learned_embeddings == "none" and featureless:
+            raise InputError(f"model config: learned_embeddings = 'none', but node type(s) {featureless} "
+                             f"have no features; use 'featureless' or 'all'")
+        return tuple(schema.node_types) if config.learned_embeddings == "all" else ()
+
+    @staticmethod
+    def _make_gnn(config: ModelConfig, schema: GraphSchema) -> nn.Module | None:
+        if config.num_layers == 0:
+            return None
+        if not schema.edge_types:
+            raise InputError("model config: num_layers > 0 needs message-passing edge types; "
+                             "the schema has none")
+        from mmgraph.nn.hetero_gnn import HeteroGNN  # the heaviest import; not needed with num_layers = 0
+
+        return HeteroGNN(config.channels, schema.metadata, num_layers=config.num_layers, conv=config.conv,
+                         residual=config.residual, norm=config.norm, dropout=config.dropout, act=config.act,
+                         **conv_options(config))
+
+    def reset_parameters(self) -> None:
+        for module in (self.projection, self.fusion, self.gnn, self.scorer):
+            if module is not None:
+                module.reset_parameters()
+        if isinstance(self.head, VariationalHead):
+            self.head.reset_parameters()
+        else:
+            for lin in self.head:
+                lin.reset_parameters()
+        if self.relation_vectors is not None:
+            self.scorer.init_relations_(self.relation_vectors.data)
+
+    @property
+    def relations(self) -> list[EdgeType]:
+        return list(self.schema.relations)
+
+    # --- embedding ---------------------------------------------------------------------------
+    def embed(self, x_dict: dict[str, dict[str, Tensor]], mask_dict: dict[str, dict[str, Tensor]],
+              edge_index_dict: dict[EdgeType, Tensor], n_id_dict: dict[str, Tensor] | None = None
+              ) -> tuple[dict[str, Tensor], Tensor]:
+        """Node embeddings of every node type, and the KL term (0 unless variational and training)."""
+        tokens, token_mask = self.projection(x_dict, mask_dict, n_id_dict)
+        h = self.fusion(tokens, token_mask)
+        if self.gnn is not None:
+            h = self.gnn(h, edge_index_dict)
+        any_h = next(iter(h.values()))
+        if isinstance(self.head, VariationalHead):
+            z, mu, logvar = self.head(h)
+            if self.training:
+                return z, kl_divergence(mu, logvar, free_bits=self.config.free_bits)
+            return z, any_h.new_zeros((), dtype=torch.float32)
+        z = {t: self.head[self._type_index[t]](x) for t, x in h.items()}
+        return z, any_h.new_zeros((), dtype=torch.float32)
+
+    # --- scoring -----------------------------------------------------------------------------
+    def relation_vector(self, rel: Iterable[str], batch: int) -> Tensor | None:
+        """The relation's vector repeated ``batch`` times (None for scorers without one)."""
+        key = tuple(rel)
+        if key not in self._relation_index:
+            scored = ", ".join("|".join(r) for r in self.schema.relations)
+            raise InputError(f"relation {'|'.join(key)} is not scored by this model (it scores: {scored})")
+        if self.relation_vectors is None:
+            return None
+        return self.relation_vectors[self._relation_index[key]].expand(batch, -1)
+
+    def score(self, rel: EdgeType, z_src: Tensor, z_dst: Tensor) -> Tensor:
+        """Scores ``[B]`` of the pairs ``(z_src[i], rel, z_dst[i])``."""
+        return self.scorer(z_src, self.relation_vector(rel, z_src.size(0)), z_dst)
+
+    def score_tails(self, rel: EdgeType, z_src: Tensor, z_dst_all: Tensor) -> Tensor:
+        """Scores ``[B, N]`` of each source against every candidate target."""
+        return self.scorer.score_tails(z_src, self.relation_vector(rel, z_src.size(0)), z_dst_all)
+
+    def score_heads(self, rel: EdgeType, z_src_all: Tensor, z_dst: Tensor) -> Tensor:
+        """Scores ``[B, N]`` of every candidate source against each target."""
+        return self.scorer.score_heads(z_src_all, self.relation_vector(rel, z_dst.size(0)), z_dst)
+
+    # --- persistence -------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike, extra: dict | None = None) -> None:
+        """Write weights, config, schema and ``extra`` (plain values and tensors) atomically."""
+        extra = dict(extra or {})
+        _check_plain(extra, "extra")
+        atomic_torch_save({
+            "format": _FORMAT,
+            "version": _VERSION,
+            "config": self.config.to_dict(),
+            "schema": self.schema.to_dict(),
+            "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
+            "extra": extra,
+        }, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike,
+             map_location: str | torch.device = "cpu") -> tuple["LinkPredictor", dict]:
+        """Rebuild a saved model (in eval mode) and return it with the ``extra`` it was saved with."""
+        try:
+            payload = torch.load(path, map_location=map_location, weights_only=True)
+        except FileNotFoundError:
+            raise InputError(f"{path}: no such model file") from None
+        except Exception as e:  # unpickling errors come in many types
+            raise InputError(f"{path}: not a readable mmgraph model file ({type(e).__name__}: {e})") from None
+        if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
+            raise InputError(f"{path}: not an mmgraph model file")
+        if payload.get("version", 0) > _VERSION:
+            raise InputError(f"{path}: written by a newer mmgraph (format version {payload['version']})")
+        config = ModelConfig.from_dict(payload["config"], source=str(path))
+        model = cls(config, GraphSchema.from_dict(payload["schema"]))
+        model.load_state_dict(payload["state_dict"])
+        return model.to(map_location).eval(), payload["extra"]
+
+    def __repr__(self) -> str:
+        c = self.config
+        return (f"{type(self).__name__}(channels={c.channels}, conv={c.conv!r}, num_layers={c.num_layers}, "
+                f"fusion={c.fusion!r}, scorer={c.scorer!r}, variational={c.variational}, "
+                f"relations={len(self.schema.relations)})")
+
+
+def _check_plain(value: Any, where: str) -> None:
+    """Only what ``torch.load(weights_only=True)`` reads back: plain containers, scalars, tensors."""
+    if value is None or isinstance(value, (bool, int, float, str, Tensor)):
+        return
+    if isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _check_plain(v, f"{where}[{i}]")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, (str, int)):
+                raise TypeError(f"{where}: key {k!r} must be a str or int")
+            _check_plain(v, f"{where}[{k!r}]")
+    else:
+        raise TypeError(f"{where}: {type(value).__name__} cannot be saved with the model; use plain values")

@@ -1,0 +1,175 @@
+r"""Fuse a node's slot tokens (one per modality, plus a learned embedding) into one vector.
+
+Every fusion first replaces each absent slot by a learned token per (node type, slot),
+
+.. math::
+    \tilde s_{v,k} = m_{v,k}\, s_{v,k} + (1 - m_{v,k})\, e_{t,k},
+
+so a node with only audio and a node with only an image are both complete sequences in the
+same space, and what stands behind a false mask never reaches the output (nor its gradients).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["MeanFusion", "GatedFusion", "AttentionFusion"]
+
+
+class _SlotFusion(nn.Module):
+    """Shared part: per-type learned tokens for absent slots, and input checks."""
+
+    def __init__(self, channels: int, slots: dict[str, int]):
+        super().__init__()
+        self.channels = channels
+        self.slots = dict(slots)
+        self._type_index = {t: i for i, t in enumerate(self.slots)}  # user strings: index, not keys
+        self.missing = nn.ParameterList([nn.Parameter(torch.empty(s, channels)) for s in self.slots.values()])
+
+    def reset_parameters(self) -> None:
+        for token in self.missing:
+            nn.init.normal_(token, std=0.02)
+
+    def _filled(self, t: str, tokens: Tensor, mask: Tensor) -> Tensor:
+        if t not in self._type_index:
+            raise KeyError(f"{type(self).__name__}: unknown node type {t!r}")
+        expected = self.slots[t]
+        if tokens.dim() != 3 or tokens.size(1) != expected or tokens.size(2) != self.channels:
+            raise ValueError(f"{type(self).__name__}: node type {t!r} needs tokens [N, {expected}, "
+                             f"{self.channels}], got {list(tokens.shape)}")
+        missing = self.missing[self._type_index[t]].to(tokens.dtype)
+        return torch.where(mask[..., None], tokens, missing)
+
+    def forward(self, tokens_dict: dict[str, Tensor], mask_dict: dict[str, Tensor]) -> dict[str, Tensor]:
+        return {t: self._fuse(t, self._filled(t, tokens, mask_dict[t].to(torch.bool)))
+                for t, tokens in tokens_dict.items()}
+
+    def _fuse(self, t: str, filled: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        extra = self.extra_repr()
+        return f"{type(self).__name__}({self.channels}, slots={self.slots}{', ' + extra if extra else ''})"
+
+
+class MeanFusion(_SlotFusion):
+    r"""The mean over slots after absent ones take their learned token.
+
+    .. math::
+        h_v = \frac{1}{S_t} \sum_{k=1}^{S_t} \tilde s_{v,k}
+
+    Shapes:
+        - input: ``tokens_dict {t: [N_t, S_t, channels]}``, ``mask_dict {t: [N_t, S_t] bool}``
+        - output: ``{t: [N_t, channels]}``
+
+    Example::
+
+        fusion = MeanFusion(64, {"clip": 2, "word": 1})
+        out = fusion({"clip": torch.randn(5, 2, 64)}, {"clip": torch.rand(5, 2) > 0.5})
+        out["clip"].shape   # (5, 64)
+    """
+
+    def __init__(self, channels: int, slots: dict[str, int]):
+        super().__init__(channels, slots)
+        self.reset_parameters()
+
+    def _fuse(self, t: str, filled: Tensor) -> Tensor:
+        return filled.mean(dim=1)
+
+
+class GatedFusion(_SlotFusion):
+    r"""A sigmoid gate per slot and channel, from the slot's own token, then the mean.
+
+    .. math::
+        g_{v,k} = \sigma(W_g \tilde s_{v,k} + b_{t,k}), \qquad
+        h_v = \frac{1}{S_t} \sum_k g_{v,k} \odot \tilde s_{v,k}
+
+    :math:`W_g` is shared; the bias :math:`b_{t,k}` is per (type, slot), so each modality has
+    its own prior openness.
+
+    Shapes:
+        - input: ``tokens_dict {t: [N_t, S_t, channels]}``, ``mask_dict {t: [N_t, S_t] bool}``
+        - output: ``{t: [N_t, channels]}``
+
+    Example::
+
+        fusion = GatedFusion(64, {"clip": 2})
+        out = fusion({"clip": torch.randn(5, 2, 64)}, {"clip": torch.rand(5, 2) > 0.5})
+        out["clip"].shape   # (5, 64)
+    """
+
+    def __init__(self, channels: int, slots: dict[str, int]):
+        super().__init__(channels, slots)
+        self.gate = nn.Linear(channels, channels, bias=False)
+        self.gate_bias = nn.ParameterList([nn.Parameter(torch.empty(s, channels))
+                                           for s in self.slots.values()])
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        self.gate.reset_parameters()
+        for bias in self.gate_bias:
+            nn.init.constant_(bias, 1.0)  # gates start mostly open (sigmoid(1) = 0.73)
+
+    def _fuse(self, t: str, filled: Tensor) -> Tensor:
+        bias = self.gate_bias[self._type_index[t]].to(filled.dtype)
+        return (torch.sigmoid(self.gate(filled) + bias) * filled).mean(dim=1)
+
+
+class AttentionFusion(_SlotFusion):
+    r"""A learned query per node type attends over the slots, with several heads.
+
+    .. math::
+        \alpha^{(i)}_{v,k} = \mathrm{softmax}_k\!\left(\frac{q^{(i)}_t \cdot W_K^{(i)} \tilde s_{v,k}}
+            {\sqrt{c/H}}\right), \qquad
+        h_v = W_O \big\Vert_{i=1}^{H} \sum_k \alpha^{(i)}_{v,k} W_V^{(i)} \tilde s_{v,k}
+
+    Absent slots take part through their learned tokens, so the query learns how much an absent
+    modality should count. With one slot the weights are 1 and the query gets no gradient.
+
+    Shapes:
+        - input: ``tokens_dict {t: [N_t, S_t, channels]}``, ``mask_dict {t: [N_t, S_t] bool}``
+        - output: ``{t: [N_t, channels]}``
+
+    Example::
+
+        fusion = AttentionFusion(64, {"clip": 3}, heads=4)
+        out = fusion({"clip": torch.randn(5, 3, 64)}, {"clip": torch.rand(5, 3) > 0.5})
+        out["clip"].shape   # (5, 64)
+    """
+
+    def __init__(self, channels: int, slots: dict[str, int], *, heads: int = 4, dropout: float = 0.0):
+        if channels % heads:
+            raise ValueError(f"AttentionFusion: channels ({channels}) must be divisible by heads ({heads})")
+        super().__init__(channels, slots)
+        self.heads = heads
+        self.dropout = dropout
+        self.query = nn.Parameter(torch.empty(len(self.slots), channels))
+        self.lin_k = nn.Linear(channels, channels, bias=False)
+        self.lin_v = nn.Linear(channels, channels)
+        self.lin_out = nn.Linear(channels, channels)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        nn.init.normal_(self.query, std=1.0 / math.sqrt(self.channels))
+        for lin in (self.lin_k, self.lin_v, self.lin_out):
+            lin.reset_parameters()
+
+    def _fuse(self, t: str, filled: Tensor) -> Tensor:
+        n, s, c = filled.shape
+        d = c // self.heads
+        q = self.query[self._type_index[t]].to(filled.dtype).view(self.heads, d)
+        k = self.lin_k(filled).view(n, s, self.heads, d)
+        v = self.lin_v(filled).view(n, s, self.heads, d)
+        alpha = torch.einsum("nshd,hd->nhs", k, q).mul(d ** -0.5).softmax(dim=-1)
+        alpha = nn.functional.dropout(alpha, self.dropout, self.training)
+        return self.lin_out(torch.einsum("nhs,nshd->nhd", alpha, v).reshape(n, c))
+
+    def extra_repr(self) -> str:
+        return f"heads={self.heads}, dropout={self.dropout}"
