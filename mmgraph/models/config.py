@@ -31,6 +31,7 @@ class ModelConfig:
     kl_weight: float = 1e-3              # the trainer's KLSchedule max weight
     kl_warmup_epochs: int = 10
     free_bits: float = 0.0               # nats per dimension (Kingma et al. 2016)
+    embedding_norm: float = 0.0          # > 0: every embedding is scaled to this L2 norm (0: off)
     scorer: str = "distmult"             # dot | distmult | complex | rotate | transe | mlp
     distance_norm: int = 1               # p of TransE / RotatE distances (1 or 2)
     margin: float = 0.0                  # gamma added to TransE / RotatE scores
@@ -62,6 +63,7 @@ class ModelConfig:
         ranges = {"num_layers": (self.num_layers, 0, None), "kl_weight": (self.kl_weight, 0, None),
                   "kl_warmup_epochs": (self.kl_warmup_epochs, 0, None),
                   "free_bits": (self.free_bits, 0, None),
+                  "embedding_norm": (self.embedding_norm, 0, None),
                   "dropout": (self.dropout, 0, 1), "feature_dropout": (self.feature_dropout, 0, 1)}
         for name, (value, low, high) in ranges.items():
             if value < low or (high is not None and value >= high):

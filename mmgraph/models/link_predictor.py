@@ -5,6 +5,7 @@ import os
 from typing import Any, Iterable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmgraph.errors import InputError
@@ -114,13 +115,18 @@ class LinkPredictor(nn.Module):
         if self.gnn is not None:
             h = self.gnn(h, edge_index_dict)
         any_h = next(iter(h.values()))
+        kl = any_h.new_zeros((), dtype=torch.float32)
         if isinstance(self.head, VariationalHead):
             z, mu, logvar = self.head(h)
             if self.training:
-                return z, kl_divergence(mu, logvar, free_bits=self.config.free_bits)
-            return z, any_h.new_zeros((), dtype=torch.float32)
-        z = {t: self.head[self._type_index[t]](x) for t, x in h.items()}
-        return z, any_h.new_zeros((), dtype=torch.float32)
+                kl = kl_divergence(mu, logvar, free_bits=self.config.free_bits)
+        else:
+            z = {t: self.head[self._type_index[t]](x) for t, x in h.items()}
+        if self.config.embedding_norm > 0:
+            # Bounded norms keep scores comparable across nodes, which ranking heads against
+            # each other (the (?, r, t) direction) needs; the relation vectors carry the scale.
+            z = {t: self.config.embedding_norm * F.normalize(v, dim=-1) for t, v in z.items()}
+        return z, kl
 
     # --- scoring -----------------------------------------------------------------------------
     def relation_vector(self, rel: Iterable[str], batch: int) -> Tensor | None:

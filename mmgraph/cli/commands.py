@@ -1,0 +1,117 @@
+"""One function per subcommand; each turns parsed arguments into library calls and prints results."""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from mmgraph.errors import InputError
+from mmgraph.utils import resolve_device
+
+log = logging.getLogger("mmgraph")
+
+
+def cmd_build(args) -> int:
+    from mmgraph.data.builder import build_graph
+    from mmgraph.data.graph import graph_summary
+    from mmgraph.data.graph_io import write_graph
+
+    out = Path(args.output)
+    if out.exists() and not args.force:  # fail before spending minutes on encoding
+        raise InputError(f"{out}: output folder exists; pass --force to replace it")
+    graph, report = build_graph(args.manifest, device=resolve_device(args.device), cache_dir=args.cache,
+                                skip_bad=args.skip_bad, num_workers=args.workers, batch_size=args.batch_size,
+                                return_report=True)
+    write_graph(graph, report, out, force=args.force)
+    log.info("%s", graph_summary(graph))
+    return 0
+
+
+def load_train_config(args):
+    from mmgraph.train.config import TrainConfig
+
+    config = TrainConfig.from_yaml(args.config) if args.config else TrainConfig()
+    changes = {}
+    if args.epochs is not None:
+        changes["epochs"] = args.epochs
+    if args.seed is not None:
+        changes["seed"] = args.seed
+    if args.relations:
+        changes["relations"] = tuple(r.strip() for r in args.relations.split(",") if r.strip())
+    return config.replace(**changes) if changes else config
+
+
+def cmd_train(args) -> int:
+    from mmgraph.eval.evaluate import metrics_table
+    from mmgraph.train.run import train_run
+
+    if args.init:
+        raise InputError("--init: fine-tuning from a pretrained run is not available in this release yet")
+    config = load_train_config(args)
+    metrics = train_run(args.graph_dir, args.output, config, device=resolve_device(args.device),
+                        force=args.force, resume=args.resume)
+    print(metrics_table(metrics["test"]))
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from mmgraph.eval.evaluate import evaluate_split, metrics_table
+    from mmgraph.train.run import load_run
+    from mmgraph.train.trainer import embed_for_eval, to_device
+
+    run = load_run(args.run_dir)
+    device = resolve_device(args.device)
+    prepared = run.prepared(args.graph)
+    model = run.model.to(device)
+    x, m = to_device(prepared, device)
+    z = embed_for_eval(model, prepared, x, m, device)
+    result = evaluate_split(model, prepared, z, split=args.split, seed=run.extra["train_config"]["seed"])
+    print(json.dumps(result, indent=2) if args.json else metrics_table(result))
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from mmgraph.eval.predict import predict_items, predict_node
+    from mmgraph.train.run import load_run
+
+    if bool(args.node) == bool(args.items):
+        raise InputError("predict: give exactly one of --node TYPE:ID or --items TABLE")
+    if args.items and not args.node_type:
+        raise InputError("predict: --items needs --type TYPE")
+    if args.k < 1:
+        raise InputError("-k must be >= 1")
+    run = load_run(args.run_dir)
+    if args.node:
+        result = predict_node(run, args.node, args.relation, args.k)
+    else:
+        result = predict_items(run, args.items, args.node_type, args.relation, args.k,
+                               device=resolve_device(args.device))
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(format_predictions(result))
+    return 0
+
+
+def format_predictions(result: dict) -> str:
+    lines = [f"relation {result['relation']}"]
+    for r in result["results"]:
+        tops = ", ".join(f"{t['id']} ({t['score']:.2f})" for t in r["top"])
+        lines.append(f"  {r['source']} -> {tops}")
+    return "\n".join(lines)
+
+
+def cmd_embed(args) -> int:
+    from mmgraph.eval.export import write_embeddings
+    from mmgraph.train.run import load_run
+
+    run = load_run(args.run_dir)
+    count = write_embeddings(run, args.output, force=args.force)
+    log.info("wrote %d embeddings to %s", count, args.output)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from mmgraph.cli.demo import run_demo
+
+    return run_demo(Path(args.output), device=resolve_device(args.device), epochs=args.epochs, force=args.force)

@@ -1,0 +1,150 @@
+"""Top-k links for a known node, or for brand-new items encoded with the run's own encoders."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from mmgraph.data.graph import edge_key
+from mmgraph.errors import InputError
+
+EdgeType = tuple[str, str, str]
+
+
+def resolve_relation(run, name: str, node_type: str) -> tuple[EdgeType, str]:
+    """The trained relation called `name` that `node_type` takes part in, and the side it is on."""
+    relations = [tuple(r) for r in run.extra["relations"]]
+    hits = [et for et in relations if name in (et[1], edge_key(et))]
+    if not hits:
+        raise InputError(f"--relation: {name!r} is not a trained relation "
+                         f"(trained: {[edge_key(et) for et in relations]})")
+    for et in hits:
+        if et[0] == node_type:
+            return et, "tail"
+    for et in hits:
+        if et[2] == node_type:
+            return et, "head"
+    raise InputError(f"--relation: {name!r} does not involve node type {node_type!r}")
+
+
+@torch.no_grad()
+def _top_k(run, et: EdgeType, side: str, z_query: Tensor, z: dict[str, Tensor], k: int,
+           exclude: list[Tensor] | None = None) -> list[list[tuple[str, float]]]:
+    model = run.model
+    if side == "tail":
+        scores = model.score_tails(et, z_query, z[et[2]])
+        cand_ids = run.extra["ids"][et[2]]
+    else:
+        scores = model.score_heads(et, z[et[0]], z_query)
+        cand_ids = run.extra["ids"][et[0]]
+    scores = scores.float()
+    if exclude is not None:
+        for row, known in enumerate(exclude):
+            scores[row, known] = float("-inf")
+    k = min(k, scores.size(1))
+    values, index = scores.topk(k, dim=1)
+    out = []
+    for vals, idx in zip(values.tolist(), index.tolist()):
+        out.append([(cand_ids[i], float(v)) for v, i in zip(vals, idx) if v != float("-inf")])
+    return out
+
+
+def known_links(run, et: EdgeType, side: str, node: int) -> Tensor:
+    """Candidates already linked to `node` by training edges (left out of its top-k)."""
+    train = run.extra["train_edges"][edge_key(et)]
+    if side == "tail":
+        return train[1][train[0] == node]
+    return train[0][train[1] == node]
+
+
+def predict_node(run, node: str, relation: str, k: int = 10) -> dict:
+    if ":" not in node:
+        raise InputError(f"--node: expected TYPE:ID, got {node!r}")
+    node_type, node_id = node.split(":", 1)
+    ids = run.extra["ids"]
+    if node_type not in ids:
+        raise InputError(f"--node: unknown node type {node_type!r} (types: {sorted(ids)})")
+    try:
+        row = ids[node_type].index(node_id)
+    except ValueError:
+        raise InputError(f"--node: no node {node_id!r} of type {node_type!r}") from None
+    et, side = resolve_relation(run, relation, node_type)
+    z = run.embeddings()
+    top = _top_k(run, et, side, z[node_type][row:row + 1], z, k, exclude=[known_links(run, et, side, row)])
+    return _result(et, [node_id], top)
+
+
+def predict_items(run, table: str | Path, node_type: str, relation: str, k: int = 10, *,
+                  device: torch.device | None = None) -> dict:
+    """Encode the rows of TABLE as new nodes of `node_type` (no edges: cold start) and link them."""
+    from mmgraph.data.tables import read_table
+    from mmgraph.encoders import encode_values, encoder_from_spec
+
+    if node_type not in run.extra["ids"]:
+        raise InputError(f"--type: unknown node type {node_type!r} (types: {sorted(run.extra['ids'])})")
+    et, side = resolve_relation(run, relation, node_type)
+    table = Path(table)
+    frame = read_table(table)
+    source = run.extra["source"].get(node_type) or {}
+    id_col = source.get("id")
+    if id_col not in frame.columns:
+        raise InputError(f"{table}: missing id column {id_col!r} of node type {node_type!r}")
+    item_ids = [str(v) for v in frame[id_col]]
+    features = run.extra["features"].get(node_type, {})
+    x, mask = {}, {}
+    for name, info in features.items():
+        enc = encoder_from_spec(info["spec"])
+        values = _feature_values(frame, table, source.get("columns", {}).get(name), info["modality"])
+        encoded = encode_values(enc, values, desc=f"{node_type}.{name}")
+        x[name], mask[name] = encoded.x, encoded.mask
+    z_new = embed_new_nodes(run.model, node_type, x, mask, len(item_ids), device=device)
+    run.model.cpu()
+    top = _top_k(run, et, side, z_new, run.embeddings(), k)
+    return _result(et, item_ids, top)
+
+
+def _feature_values(frame, table: Path, column, modality: str) -> list:
+    if column is None:  # e.g. a vector feature that came from an .npy file: not in a table
+        return [None] * len(frame)
+    cols = column if isinstance(column, list) else [column]
+    for c in cols:
+        if c not in frame.columns:
+            raise InputError(f"{table}: missing column {c!r}")
+    if modality in ("image", "audio"):
+        return [None if v is None else str((table.parent / v).resolve()) for v in frame[cols[0]]]
+    if modality == "numeric":
+        return [[None if r is None else r for r in row] for row in frame[cols].itertuples(index=False)]
+    return [v for v in frame[cols[0]]]
+
+
+@torch.no_grad()
+def embed_new_nodes(model, node_type: str, x: dict[str, Tensor], mask: dict[str, Tensor], count: int,
+                    *, device: torch.device | None = None) -> Tensor:
+    """Embeddings of nodes that have no edges: message passing leaves them to their own features.
+
+    Every other node type is passed with zero rows and no edge exists, so the result is exactly
+    what the new nodes would get inside the full graph. Their learned-embedding slot (if the type
+    has one) is marked absent (node id -1): a brand-new item has no learned row.
+    """
+    device = device or torch.device("cpu")
+    model = model.to(device).eval()
+    schema = model.schema
+    x_dict, mask_dict, n_id = {}, {}, {}
+    for t in schema.node_types:
+        rows = count if t == node_type else 0
+        x_dict[t], mask_dict[t] = {}, {}
+        for name, dim in schema.feature_dims.get(t, {}).items():
+            if t == node_type:
+                x_dict[t][name], mask_dict[t][name] = x[name].to(device), mask[name].to(device)
+            else:
+                x_dict[t][name] = torch.zeros(0, dim, device=device)
+                mask_dict[t][name] = torch.zeros(0, dtype=torch.bool, device=device)
+        n_id[t] = torch.full((rows,), -1, dtype=torch.long, device=device)
+    z, _ = model.embed(x_dict, mask_dict, {}, n_id_dict=n_id)
+    return z[node_type].cpu()
+
+
+def _result(et: EdgeType, sources: list[str], top) -> dict:
+    return {"relation": edge_key(et),
+            "results": [{"source": s, "top": [{"id": i, "score": v} for i, v in t]} for s, t in zip(sources, top)]}

@@ -1,0 +1,153 @@
+"""A training run as files: RUN_DIR/model.pt, metrics.json, train_log.csv, curves.png, embeddings.pt.
+
+While training, everything is written to `.RUN_DIR.partial/` beside the output (the checkpoint
+there lets `--resume` continue a killed run); the folder is renamed to RUN_DIR only at the end,
+so a failed run leaves an existing RUN_DIR as it was.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from mmgraph.data.graph import edge_key
+from mmgraph.data.graph_io import load_graph
+from mmgraph.errors import InputError
+from mmgraph.eval.evaluate import evaluate_split
+from mmgraph.models import LinkPredictor
+from mmgraph.train.config import TrainConfig
+from mmgraph.train.prepare import PreparedGraph, prepare_graph, splits_from_plain, splits_to_plain
+from mmgraph.train.trainer import build_model, embed_for_eval, fit, load_checkpoint, to_device
+from mmgraph.utils import atomic_write_text
+
+log = logging.getLogger("mmgraph.train")
+
+
+@dataclass
+class Run:
+    """A trained run loaded back: the model and what it was trained on."""
+
+    model: LinkPredictor
+    extra: dict
+    run_dir: Path
+
+    @property
+    def graph_dir(self) -> Path:
+        return Path(self.extra["graph_dir"])
+
+    def prepared(self, graph_dir: str | Path | None = None) -> PreparedGraph:
+        graph = load_graph(graph_dir or self.graph_dir)
+        cfg = self.extra["train_config"]
+        return prepare_graph(graph, relations=cfg["relations"], seed=cfg["seed"],
+                             splits=splits_from_plain(self.extra["splits"]), use_features=cfg["use_features"])
+
+    def embeddings(self) -> dict[str, Tensor]:
+        return torch.load(self.run_dir / "embeddings.pt", map_location="cpu", weights_only=True)
+
+
+def load_run(run_dir: str | Path) -> Run:
+    run_dir = Path(run_dir)
+    path = run_dir / "model.pt"
+    if not path.is_file():
+        raise InputError(f"{run_dir}: not a run folder (no model.pt); train one with `mmgraph train`")
+    model, extra = LinkPredictor.load(path)
+    model.eval()
+    return Run(model=model, extra=extra, run_dir=run_dir)
+
+
+def train_run(graph_dir: str | Path, out_dir: str | Path, config: TrainConfig, *, device: torch.device,
+              force: bool = False, resume: bool = False) -> dict:
+    """Train on GRAPH_DIR, write RUN_DIR, return {"valid": ..., "test": ...} metrics."""
+    graph_dir, out_dir = Path(graph_dir).resolve(), Path(out_dir)
+    if out_dir.exists() and not force:
+        raise InputError(f"{out_dir}: output folder exists; pass --force to replace it")
+    work = out_dir.parent / f".{out_dir.name}.partial"
+    checkpoint = work / "checkpoint.pt"
+    if resume and not checkpoint.is_file():
+        raise InputError(f"--resume: no checkpoint of an interrupted run at {checkpoint}")
+    if not resume and work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+
+    started = time.perf_counter()
+    graph = load_graph(graph_dir)
+    prepared = prepare_graph(graph, relations=config.relations, split_ratios=config.split_ratios, seed=config.seed,
+                             use_features=config.use_features)
+    model = build_model(config, prepared)
+    state, blob = (load_checkpoint(checkpoint) if resume else (None, None))
+    state = fit(model, prepared, config, device=device, checkpoint=checkpoint, state=state, resume_blob=blob)
+
+    x, m = to_device(prepared, device)
+    z = embed_for_eval(model, prepared, x, m, device)
+    metrics = {split: evaluate_split(model, prepared, z, split=split, seed=config.seed)
+               for split in ("valid", "test")}
+    extra = run_extra(prepared, config, graph_dir, state, time.perf_counter() - started)
+    model.cpu()
+    model.save(work / "model.pt", extra=extra)
+    torch.save({t: v.cpu() for t, v in z.items()}, work / "embeddings.pt")
+    atomic_write_text(work / "metrics.json", json.dumps(metrics, indent=2))
+    write_train_log(work / "train_log.csv", state.log_rows)
+    plot_curves(work / "curves.png", state.log_rows)
+    checkpoint.unlink(missing_ok=True)
+    if out_dir.exists():
+        old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
+        os.replace(out_dir, old)
+        shutil.rmtree(old, ignore_errors=True)
+    os.replace(work, out_dir)
+    return metrics
+
+
+def run_extra(prepared: PreparedGraph, config: TrainConfig, graph_dir: Path, state, seconds: float) -> dict:
+    """What model.pt carries besides weights: enough to encode new items without the graph."""
+    meta = prepared.graph.mmgraph
+    return {
+        "graph_dir": str(graph_dir),
+        "train_config": config.to_dict(),
+        "features": meta.get("features", {}) if config.use_features else {},
+        "source": meta.get("source", {}),
+        "ids": meta["ids"],
+        "relations": [list(et) for et in prepared.relations],
+        "splits": splits_to_plain(prepared.splits),
+        "train_edges": {edge_key(et): prepared.split_edges_of(et, "train") for et in prepared.relations},
+        "best_epoch": state.best_epoch,
+        "seconds": seconds,
+    }
+
+
+def write_train_log(path: Path, rows: list[dict]) -> None:
+    fields = ["epoch", "loss", "kl", "valid_mrr", "valid_hits@1", "valid_hits@3", "valid_hits@10", "seconds"]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    atomic_write_text(path, buf.getvalue())
+
+
+def plot_curves(path: Path, rows: list[dict]) -> None:
+    """Training loss and validation MRR per epoch, side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_loss, ax_mrr) = plt.subplots(1, 2, figsize=(9, 3.4))
+    ax_loss.plot([r["epoch"] for r in rows], [r["loss"] for r in rows], color="tab:blue")
+    ax_loss.set(xlabel="epoch", ylabel="training loss", title="loss")
+    evals = [r for r in rows if "valid_mrr" in r]
+    ax_mrr.plot([r["epoch"] for r in evals], [r["valid_mrr"] for r in evals], marker="o", color="tab:green")
+    ax_mrr.set(xlabel="epoch", ylabel="filtered MRR", title="validation MRR", ylim=(0, 1))
+    for ax in (ax_loss, ax_mrr):
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,192 @@
+"""The training loop: full-batch message passing, disjoint supervision, early stopping, resume.
+
+One epoch: split the training edges of each scored relation into message-passing edges and
+supervision edges (disjoint, redrawn each epoch), embed every node from the message edges, and
+score the supervision edges (filtered 1-N cross-entropy in both directions, or BCE against
+filtered negatives) plus the weighted KL of the variational head. Every `eval_every` epochs the
+model is evaluated on the validation split (filtered MRR) with all training edges as messages;
+the best state is kept, training stops after `patience` evaluations without gain, and a
+checkpoint is written atomically so a killed run can `--resume` where it left off.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from mmgraph.eval.evaluate import evaluate_split
+from mmgraph.models import GraphSchema, LinkPredictor
+from mmgraph.nn.variational import KLSchedule
+from mmgraph.train.config import TrainConfig
+from mmgraph.train.losses import negative_sampling_loss, one_to_n_loss
+from mmgraph.train.message_passing import disjoint_supervision
+from mmgraph.train.negatives import filtered_negatives
+from mmgraph.train.prepare import PreparedGraph
+from mmgraph.utils import atomic_torch_save, progress
+
+log = logging.getLogger("mmgraph.train")
+
+
+@dataclass
+class TrainState:
+    """Everything a resumed run needs to continue exactly where a killed one stopped."""
+
+    epoch: int = 0
+    best_mrr: float = -1.0
+    best_epoch: int = 0
+    bad_evals: int = 0
+    best_state: dict | None = None
+    log_rows: list[dict] = field(default_factory=list)
+
+
+def build_model(config: TrainConfig, prepared: PreparedGraph) -> LinkPredictor:
+    """The model for this graph, initialised from the config's seed (runs are reproducible)."""
+    torch.manual_seed(config.seed)
+    schema = GraphSchema.from_graph(prepared.graph, prepared.relations, prepared.message_edge_types())
+    return LinkPredictor(config.model, schema)
+
+
+def supervision_ratio(config: TrainConfig) -> float:
+    if config.supervision_ratio != "auto":
+        return float(config.supervision_ratio)
+    return 0.3 if config.model.num_layers > 0 else 1.0
+
+
+def to_device(prepared: PreparedGraph, device: torch.device):
+    x = {t: {n: v.to(device) for n, v in f.items()} for t, f in prepared.x_dict.items()}
+    m = {t: {n: v.to(device) for n, v in f.items()} for t, f in prepared.mask_dict.items()}
+    return x, m
+
+
+@torch.no_grad()
+def embed_for_eval(model: LinkPredictor, prepared: PreparedGraph, x, m, device) -> dict[str, Tensor]:
+    model.eval()
+    edges = {et: ei.to(device) for et, ei in prepared.message_edges().items()}
+    z, _ = model.embed(x, m, edges)
+    return z
+
+
+def _epoch_loss(model, optimizer, prepared, config, x, m, device, generator, kl_weight) -> tuple[float, float]:
+    ratio = supervision_ratio(config)
+    message_idx, supervision = {}, {}
+    for et, split in prepared.splits.items():
+        if et in prepared.relations and ratio < 1.0:
+            message_idx[et], supervision[et] = disjoint_supervision(split.train, supervision_ratio=ratio,
+                                                                    generator=generator)
+        else:
+            message_idx[et] = split.train
+            if et in prepared.relations:
+                supervision[et] = split.train
+    edges = {et: ei.to(device) for et, ei in prepared.message_edges(message_idx).items()}
+    # Each step embeds the graph once and scores a slice of every relation's supervision edges,
+    # so one epoch costs as many forward passes as the largest relation has batches.
+    shuffled = {et: supervision[et][torch.randperm(supervision[et].numel(), generator=generator)]
+                for et in prepared.relations}
+    steps = max(1, max(-(-idx.numel() // config.batch_size) for idx in shuffled.values()))
+    total, total_kl = 0.0, 0.0
+    for step in range(steps):
+        model.train()
+        z, kl = model.embed(x, m, edges)
+        loss = kl_weight * kl
+        for et, idx in shuffled.items():
+            chunk = idx.tensor_split(steps)[step]
+            if chunk.numel():
+                pair = prepared.edge_index[et][:, chunk].to(device)
+                loss = loss + _link_loss(model, prepared, config, et, z, pair, generator)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        total += float(loss.detach())
+        total_kl += float(kl.detach())
+    return total / steps, total_kl / steps
+
+
+def _link_loss(model, prepared, config, et, z, pair: Tensor, generator) -> Tensor:
+    z_src, z_dst = z[et[0]], z[et[2]]
+    if config.loss == "1-n":
+        filt = prepared.train_filters[et]
+        return one_to_n_loss(lambda q: model.score_tails(et, z_src[q], z_dst),
+                             lambda q: model.score_heads(et, z_src, z_dst[q]),
+                             pair[0], pair[1], filt, label_smoothing=config.label_smoothing)
+    num_dst = prepared.num_nodes[et[2]]
+    neg = filtered_negatives(pair[0].cpu(), num_dst, config.num_negatives,
+                             true_edges=prepared.train_filters[et],
+                             generator=generator).to(pair.device)
+    pos = model.score(et, z_src[pair[0]], z_dst[pair[1]])
+    k = neg.size(1)
+    neg_scores = model.score(et, z_src[pair[0]].repeat_interleave(k, 0), z_dst[neg.reshape(-1)]).view(-1, k)
+    return negative_sampling_loss(pos, neg_scores)
+
+
+def fit(model: LinkPredictor, prepared: PreparedGraph, config: TrainConfig, *, device: torch.device,
+        checkpoint: Path | None = None, state: TrainState | None = None, resume_blob: dict | None = None
+        ) -> TrainState:
+    """Train in place; returns the final state with the best weights loaded into `model`."""
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed + 1)
+    model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    state = state or TrainState()
+    if resume_blob is not None:
+        model.load_state_dict(resume_blob["model"])
+        optimizer.load_state_dict(resume_blob["optimizer"])
+        generator.set_state(resume_blob["generator"])
+        torch.set_rng_state(resume_blob["torch_rng"])
+    x, m = to_device(prepared, device)
+    schedule = KLSchedule(config.model.kl_weight, warmup_epochs=config.model.kl_warmup_epochs)
+    start = time.perf_counter()
+    bar = progress(range(state.epoch + 1, config.epochs + 1), desc="train", total=config.epochs - state.epoch,
+                   unit="epoch")
+    for epoch in bar:
+        loss, kl = _epoch_loss(model, optimizer, prepared, config, x, m, device, generator, schedule(epoch))
+        row = {"epoch": epoch, "loss": loss, "kl": kl}
+        if epoch % config.eval_every == 0 or epoch == config.epochs:
+            z = embed_for_eval(model, prepared, x, m, device)
+            valid = evaluate_split(model, prepared, z, split="valid", with_classification=False)["overall"]
+            row.update({f"valid_{k}": valid[k] for k in ("mrr", "hits@1", "hits@3", "hits@10")})
+            if valid["mrr"] > state.best_mrr:
+                state.best_mrr, state.best_epoch, state.bad_evals = valid["mrr"], epoch, 0
+                state.best_state = copy.deepcopy(model.state_dict())
+            else:
+                state.bad_evals += 1
+            log.info("epoch %d  loss %.4f  valid mrr %.4f  hits@1 %.4f", epoch, loss, valid["mrr"], valid["hits@1"])
+        row["seconds"] = time.perf_counter() - start
+        state.log_rows.append(row)
+        state.epoch = epoch
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, model, optimizer, state, generator)
+        if state.bad_evals >= config.patience:
+            log.info("early stop at epoch %d (best valid mrr %.4f at epoch %d)", epoch, state.best_mrr,
+                     state.best_epoch)
+            break
+    if state.best_state is not None:
+        model.load_state_dict(state.best_state)
+    return state
+
+
+def save_checkpoint(path: Path, model: LinkPredictor, optimizer: torch.optim.Optimizer, state: TrainState,
+                    generator: torch.Generator) -> None:
+    blob = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "generator": generator.get_state(),
+        "torch_rng": torch.get_rng_state(),
+        "state": {"epoch": state.epoch, "best_mrr": state.best_mrr, "best_epoch": state.best_epoch,
+                  "bad_evals": state.bad_evals, "best_state": state.best_state, "log_rows": state.log_rows},
+    }
+    atomic_torch_save(blob, path)
+
+
+def load_checkpoint(path: Path) -> tuple[TrainState, dict]:
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    s = blob["state"]
+    state = TrainState(epoch=s["epoch"], best_mrr=s["best_mrr"], best_epoch=s["best_epoch"],
+                       bad_evals=s["bad_evals"], best_state=s["best_state"], log_rows=s["log_rows"])
+    return state, blob
