@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import importlib
 
+# Eager: the function `aggregate` shares its name with its module, which every conv imports;
+# without this, `mmgraph.nn.aggregate` could resolve to the module.
+from mmgraph.nn.aggregate import CSR, aggregate, to_csr  # noqa: E402,F401
+
 _EXPORTS = {
     # kernels
     "CSR": "mmgraph.nn.aggregate",
