@@ -51,27 +51,31 @@ class EncodedColumn:
 def prepare_feature(manifest: Manifest, node_type: str, name: str, spec: FeatureSpec,
                     table: Table) -> PreparedFeature:
     """Read the feature's cells and turn them into what its encoder's `load` takes."""
-    where = f"{manifest.label}: nodes.{node_type}.features.{name}"
-    if spec.npy is not None:
-        values = _npy_rows(spec.npy, table)
-    elif spec.modality == "numeric":
-        columns = [table.column(c, field=f"{where}.columns") for c in spec.columns]
-        values = [_numbers(table.path, row, spec.columns, cells)
-                  for row, cells in enumerate(zip(*columns), start=1)]
-    else:
-        cells = table.column(spec.column, field=f"{where}.column")
-        if spec.modality in MEDIA:
-            values = [None if c is None else str(_resolve(manifest.root, c)) for c in cells]
-        elif spec.modality == "vector":
-            values = _vectors(table.path, spec.column, cells)
-        else:
-            values = list(cells)
+    values = feature_values(spec, table, manifest.root, where=f"{manifest.label}: nodes.{node_type}.features.{name}")
     if spec.encoder is not None:
         encoder_field, encoder_name = f"nodes.{node_type}.features.{name}.encoder", spec.encoder
     else:
         encoder_field = f"encoders.{spec.modality}"
         encoder_name = manifest.encoders.get(spec.modality, "default")
     return PreparedFeature(node_type, name, spec, table.path, values, encoder_field, encoder_name)
+
+
+def feature_values(spec: FeatureSpec, table: Table, root: Path, *, where: str) -> list[Any]:
+    """A feature's cells as its encoder's `load` takes them; media paths resolved against `root`.
+
+    Used for the graph's own tables and, by `predict --items`, for tables of brand-new items.
+    """
+    if spec.npy is not None:
+        return _npy_rows(spec.npy, table)
+    if spec.modality == "numeric":
+        columns = [table.column(c, field=f"{where}.columns") for c in spec.columns]
+        return [_numbers(table.path, row, spec.columns, cells) for row, cells in enumerate(zip(*columns), start=1)]
+    cells = table.column(spec.column, field=f"{where}.column")
+    if spec.modality in MEDIA:
+        return [None if c is None else str(_resolve(root, c)) for c in cells]
+    if spec.modality == "vector":
+        return _vectors(table.path, spec.column, cells)
+    return list(cells)
 
 
 def make_feature_encoder(manifest: Manifest, feature: PreparedFeature, device: torch.device):

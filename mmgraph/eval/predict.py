@@ -78,44 +78,36 @@ def predict_node(run, node: str, relation: str, k: int = 10) -> dict:
 def predict_items(run, table: str | Path, node_type: str, relation: str, k: int = 10, *,
                   device: torch.device | None = None) -> dict:
     """Encode the rows of TABLE as new nodes of `node_type` (no edges: cold start) and link them."""
+    from mmgraph.data.features import feature_values
+    from mmgraph.data.manifest import FeatureSpec
     from mmgraph.data.tables import read_table
-    from mmgraph.encoders import encode_values, encoder_from_spec
+    from mmgraph.encoders import BadItemError, encode_values, encoder_from_spec
 
     if node_type not in run.extra["ids"]:
         raise InputError(f"--type: unknown node type {node_type!r} (types: {sorted(run.extra['ids'])})")
     et, side = resolve_relation(run, relation, node_type)
-    table = Path(table)
-    frame = read_table(table)
+    table = read_table(Path(table))
     source = run.extra["source"].get(node_type) or {}
-    id_col = source.get("id")
-    if id_col not in frame.columns:
-        raise InputError(f"{table}: missing id column {id_col!r} of node type {node_type!r}")
-    item_ids = [str(v) for v in frame[id_col]]
-    features = run.extra["features"].get(node_type, {})
+    item_ids = [str(v) for v in table.column(source.get("id"), field=f"id column of node type {node_type!r}")]
     x, mask = {}, {}
-    for name, info in features.items():
-        enc = encoder_from_spec(info["spec"])
-        values = _feature_values(frame, table, source.get("columns", {}).get(name), info["modality"])
-        encoded = encode_values(enc, values, desc=f"{node_type}.{name}")
+    for name, info in run.extra["features"].get(node_type, {}).items():
+        column = source.get("columns", {}).get(name)
+        spec = FeatureSpec(info["modality"], columns=tuple(column)) if isinstance(column, list) \
+            else FeatureSpec(info["modality"], column=column)
+        if column is None:  # e.g. a vector that came from an .npy file: new items have none
+            values = [None] * table.num_rows
+        else:
+            values = feature_values(spec, table, table.path.parent, where=f"feature {name}")
+        try:
+            encoded = encode_values(encoder_from_spec(info["spec"]), values, desc=f"{node_type}.{name}")
+        except BadItemError as e:
+            raise InputError(f"{e.value}: cannot decode ({e.reason}); table {table.path}, row {e.row_index + 1}, "
+                             f"feature {name}") from e
         x[name], mask[name] = encoded.x, encoded.mask
     z_new = embed_new_nodes(run.model, node_type, x, mask, len(item_ids), device=device)
     run.model.cpu()
     top = _top_k(run, et, side, z_new, run.embeddings(), k)
     return _result(et, item_ids, top)
-
-
-def _feature_values(frame, table: Path, column, modality: str) -> list:
-    if column is None:  # e.g. a vector feature that came from an .npy file: not in a table
-        return [None] * len(frame)
-    cols = column if isinstance(column, list) else [column]
-    for c in cols:
-        if c not in frame.columns:
-            raise InputError(f"{table}: missing column {c!r}")
-    if modality in ("image", "audio"):
-        return [None if v is None else str((table.parent / v).resolve()) for v in frame[cols[0]]]
-    if modality == "numeric":
-        return [[None if r is None else r for r in row] for row in frame[cols].itertuples(index=False)]
-    return [v for v in frame[cols[0]]]
 
 
 @torch.no_grad()

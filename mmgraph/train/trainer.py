@@ -11,6 +11,7 @@ checkpoint is written atomically so a killed run can `--resume` where it left of
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -48,6 +49,12 @@ def build_model(config: TrainConfig, prepared: PreparedGraph) -> LinkPredictor:
     """The model for this graph, initialised from the config's seed (runs are reproducible)."""
     torch.manual_seed(config.seed)
     schema = GraphSchema.from_graph(prepared.graph, prepared.relations, prepared.message_edge_types())
+    # Only the features training uses (none in the learned-embeddings-only ablation).
+    schema = dataclasses.replace(
+        schema,
+        feature_dims={t: {n: d for n, d in f.items() if n in prepared.x_dict[t]} for t, f in schema.feature_dims.items()},
+        feature_modalities={t: {n: m for n, m in f.items() if n in prepared.x_dict[t]}
+                            for t, f in schema.feature_modalities.items()})
     return LinkPredictor(config.model, schema)
 
 

@@ -1,0 +1,124 @@
+"""Audio: the packaged signal-processing embedding (no pretrained weights needed).
+
+Per clip (loader threads): read with soundfile at any rate and channel count, mix to mono,
+resample to 16 kHz (`scipy.signal.resample_poly`), trim leading/trailing silence, optionally
+reduce stationary noise by spectral subtraction. Per batch (torch): 25 ms / 10 ms frames,
+log-mel energies and MFCCs (DCT-II of the log-mel) with their deltas; per-utterance mean
+normalisation (CMN) removes speaker and channel offsets; the clip becomes
+
+    [ mean of frames in segment 1, ..., mean in segment K,  std over all frames ]
+
+of the normalised MFCC + delta frames, where the K equal segments of the trimmed clip keep the
+order of the sounds inside a word. Each block is divided by a fixed scale so values are
+roughly unit size. Clips longer than `window_s` are cut into windows whose embeddings are
+averaged.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from mmgraph.encoders.audio_signal import (
+    augment_waveform,
+    dct_matrix,
+    log_mel_frames,
+    read_audio,
+    spectral_subtraction,
+    trim_silence,
+)
+from mmgraph.encoders.base import Encoder, register_encoder
+
+
+def _extend_last_frame(feats: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+    """Repeat each clip's last valid frame over its padding, so edge deltas see only the clip."""
+    t = torch.arange(feats.shape[1], device=feats.device)
+    idx = torch.minimum(t[None, :], (frames - 1)[:, None])
+    return feats.gather(1, idx[:, :, None].expand(-1, -1, feats.shape[2]))
+
+
+def deltas(feats: torch.Tensor, width: int = 2) -> torch.Tensor:
+    """Regression deltas over +-width frames along time, [B, T, F] -> [B, T, F]."""
+    padded = torch.cat([feats[:, :1].expand(-1, width, -1), feats, feats[:, -1:].expand(-1, width, -1)], 1)
+    t = feats.shape[1]
+    num = sum(n * (padded[:, width + n: width + n + t] - padded[:, width - n: width - n + t])
+              for n in range(1, width + 1))
+    return num / (2 * sum(n * n for n in range(1, width + 1)))
+
+
+def segment_weights(frames: torch.Tensor, num_frames: int, segments: int) -> torch.Tensor:
+    """[B, K, T] averaging weights: frame t of a clip with n frames belongs to segment floor(tK/n).
+
+    A clip shorter than K frames gives some segments no frame; those take the frame at the
+    segment's centre.
+    """
+    t = torch.arange(num_frames, device=frames.device)
+    n = frames[:, None]
+    seg = torch.div(t[None, :] * segments, n, rounding_mode="floor")  # [B, T]
+    valid = t[None, :] < n
+    k = torch.arange(segments, device=frames.device)
+    w = ((seg[:, None, :] == k[None, :, None]) & valid[:, None, :]).float()  # [B, K, T]
+    empty = w.sum(-1) == 0
+    if empty.any():
+        centre = torch.clamp(((k[None, :] + 0.5) * n) // segments, max=(n - 1)).long()  # [B, K]
+        fill = torch.nn.functional.one_hot(centre, num_frames).float()
+        w = torch.where(empty[:, :, None], fill, w)
+    return w / w.sum(-1, keepdim=True)
+
+
+@register_encoder("audio", "default", default=True)
+class SpectralAudioEncoder(Encoder):
+    """Segment-pooled, mean-normalised MFCC + delta frames (see the module docstring)."""
+
+    media = True
+    SAMPLE_RATE = 16000
+
+    def __init__(self, *, n_mels: int = 40, n_mfcc: int = 13, segments: int = 8, fmin: float = 20.0,
+                 fmax: float = 8000.0, floor: float = 3e-4, top_db: float = 20.0, margin_s: float = 0.05, denoise: bool = False,
+                 window_s: float = 10.0, mfcc_scale: float = 2.0, delta_scale: float = 0.5):
+        super().__init__(n_mels=n_mels, n_mfcc=n_mfcc, segments=segments, fmin=fmin, fmax=fmax, floor=floor, top_db=top_db,
+                         margin_s=margin_s, denoise=denoise, window_s=window_s, mfcc_scale=mfcc_scale,
+                         delta_scale=delta_scale)
+        self.dim = (segments + 1) * 2 * n_mfcc
+
+    def load(self, value: Any) -> np.ndarray:
+        o = self.options
+        wave = read_audio(value, self.SAMPLE_RATE)
+        wave = trim_silence(wave, self.SAMPLE_RATE, top_db=o["top_db"], margin_s=o["margin_s"])
+        if o["denoise"]:
+            wave = spectral_subtraction(wave)
+        return wave
+
+    def augment(self, item: np.ndarray, generator: torch.Generator) -> np.ndarray:
+        return augment_waveform(item, self.SAMPLE_RATE, generator)
+
+    def _windows(self, batch: list) -> tuple[list, torch.Tensor]:
+        """Cut long clips into `window_s` windows; returns the pieces and each one's clip."""
+        size = int(self.options["window_s"] * self.SAMPLE_RATE)
+        pieces, owner = [], []
+        for i, wave in enumerate(batch):
+            starts = range(0, max(1, len(wave) - size // 10), size) if len(wave) > size else [0]
+            for s in starts:
+                pieces.append(wave[s:s + size])
+                owner.append(i)
+        return pieces, torch.tensor(owner)
+
+    @torch.inference_mode()
+    def encode(self, batch: list) -> torch.Tensor:
+        o = self.options
+        pieces, owner = self._windows(batch)
+        logmel, frames = log_mel_frames(pieces, self.SAMPLE_RATE, n_mels=o["n_mels"], fmin=o["fmin"],
+                                        fmax=o["fmax"], floor=o["floor"], device=self.device)
+        mfcc = logmel @ dct_matrix(o["n_mfcc"], o["n_mels"]).to(logmel.device)  # [P, T, n_mfcc]
+        mfcc = _extend_last_frame(mfcc, frames)
+        weights = segment_weights(frames, mfcc.shape[1], o["segments"])  # [P, K, T]
+        valid = (torch.arange(mfcc.shape[1], device=mfcc.device)[None, :] < frames[:, None]).float()
+        overall = valid / valid.sum(1, keepdim=True)  # [P, T]
+        mfcc = mfcc - torch.einsum("pt,ptf->pf", overall, mfcc)[:, None, :]  # CMN
+        feats = torch.cat([mfcc / o["mfcc_scale"], deltas(mfcc) / o["delta_scale"]], dim=2)
+        seg_means = torch.bmm(weights, feats)  # [P, K, F]
+        var = torch.einsum("pt,ptf->pf", overall, feats.pow(2)) - torch.einsum("pt,ptf->pf", overall, feats).pow(2)
+        emb = torch.cat([seg_means.flatten(1), var.clamp(min=0).sqrt()], dim=1).cpu()
+        out = torch.zeros(len(batch), emb.shape[1]).index_add_(0, owner, emb)
+        return out / torch.bincount(owner, minlength=len(batch))[:, None].float()
