@@ -12,6 +12,17 @@ of the normalised MFCC + delta frames, where the K equal segments of the trimmed
 order of the sounds inside a word. Each block is divided by a fixed scale so values are
 roughly unit size. Clips longer than `window_s` are cut into windows whose embeddings are
 averaged.
+
+Choices measured on FSDD (2000 clips, 4 speakers; logistic regression on the embedding, digit
+accuracy, train takes 5-49 / test takes 0-4 | leave-one-speaker-out mean):
+- log-mel floored at 3e-4 x the clip's loudest energy (flattens each microphone's noise
+  floor): .95 | .58 without, .99 | .69 with (silence cut at 25 dB);
+- silence cut 20 dB below the loudest frame with a 20 ms margin: .98 | .74 (50 ms: .98 | .71,
+  0 ms: .98 | .74, 15 dB: .98 | .70, 25 dB: .97 | .71);
+- not kept: spectral subtraction (`denoise=True`; no gain, .95 | .58 either way, 3x slower),
+  variance normalisation (.98 | .60), 20 MFCCs (.99 | .69), 64 mels, 6/10/pyramid segments,
+  log-mel blocks next to the MFCCs (all within +-.02).
+Defaults: .98 | .74 (speakers .68 / .84 / .74 / .72); 2000 clips encode in ~2-3 s on 2 cores.
 """
 from __future__ import annotations
 
@@ -75,11 +86,12 @@ class SpectralAudioEncoder(Encoder):
     SAMPLE_RATE = 16000
 
     def __init__(self, *, n_mels: int = 40, n_mfcc: int = 13, segments: int = 8, fmin: float = 20.0,
-                 fmax: float = 8000.0, floor: float = 3e-4, top_db: float = 20.0, margin_s: float = 0.05, denoise: bool = False,
+                 fmax: float = 8000.0, floor: float = 3e-4, top_db: float = 20.0, margin_s: float = 0.02,
+                 denoise: bool = False,
                  window_s: float = 10.0, mfcc_scale: float = 2.0, delta_scale: float = 0.5):
-        super().__init__(n_mels=n_mels, n_mfcc=n_mfcc, segments=segments, fmin=fmin, fmax=fmax, floor=floor, top_db=top_db,
-                         margin_s=margin_s, denoise=denoise, window_s=window_s, mfcc_scale=mfcc_scale,
-                         delta_scale=delta_scale)
+        super().__init__(n_mels=n_mels, n_mfcc=n_mfcc, segments=segments, fmin=fmin, fmax=fmax, floor=floor,
+                         top_db=top_db, margin_s=margin_s, denoise=denoise, window_s=window_s,
+                         mfcc_scale=mfcc_scale, delta_scale=delta_scale)
         self.dim = (segments + 1) * 2 * n_mfcc
 
     def load(self, value: Any) -> np.ndarray:
@@ -118,7 +130,8 @@ class SpectralAudioEncoder(Encoder):
         mfcc = mfcc - torch.einsum("pt,ptf->pf", overall, mfcc)[:, None, :]  # CMN
         feats = torch.cat([mfcc / o["mfcc_scale"], deltas(mfcc) / o["delta_scale"]], dim=2)
         seg_means = torch.bmm(weights, feats)  # [P, K, F]
-        var = torch.einsum("pt,ptf->pf", overall, feats.pow(2)) - torch.einsum("pt,ptf->pf", overall, feats).pow(2)
+        mean = torch.einsum("pt,ptf->pf", overall, feats)
+        var = torch.einsum("pt,ptf->pf", overall, feats.pow(2)) - mean.pow(2)
         emb = torch.cat([seg_means.flatten(1), var.clamp(min=0).sqrt()], dim=1).cpu()
         out = torch.zeros(len(batch), emb.shape[1]).index_add_(0, owner, emb)
         return out / torch.bincount(owner, minlength=len(batch))[:, None].float()

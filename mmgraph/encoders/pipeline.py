@@ -123,7 +123,9 @@ def _views_identity(encoder: Encoder, views: int, seed: int) -> str:
 def _fill_from_cache(cache, encoder, keys, views, seed, x, view_x, mask) -> list[int]:
     rows = list(keys)
     found = cache.lookup(encoder.identity, [keys[i] for i in rows])
-    found_views = cache.lookup(_views_identity(encoder, views, seed), [keys[i] for i in rows]) if views else {}
+    found_views = {}
+    if views:
+        found_views = cache.lookup(_views_identity(encoder, views, seed), [keys[i] for i in rows])
     todo = []
     for i in rows:
         k = keys[i]

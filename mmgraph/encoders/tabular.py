@@ -201,7 +201,8 @@ class VectorEncoder(_FittedEncoder):
         self._require_fit()
         vec = parse_vector(value)
         if vec.shape[0] != self.dim:
-            raise InputError(f"vector has {vec.shape[0]} numbers, expected {self.dim} (the first row's length)")
+            raise InputError(f"vector has {vec.shape[0]} numbers, expected {self.dim} "
+                             "(the first row's length)")
         if not np.all(np.isfinite(vec)):
             raise InputError("vector holds NaN or infinite numbers")
         return vec
