@@ -59,6 +59,13 @@ def feature_tensors(graph: HeteroData) -> tuple[dict, dict]:
     return x_dict, mask_dict
 
 
+def feature_derived_edge_types(graph: HeteroData) -> set[EdgeType]:
+    """The kNN relations `(t, similar_NAME, t)` that the builder computed from feature NAME of t."""
+    features = (getattr(graph, "mmgraph", None) or {}).get("features", {})
+    return {et for et in graph.edge_types
+            if et[0] == et[2] and et[1].startswith("similar_") and et[1][len("similar_"):] in features.get(et[0], {})}
+
+
 def resolve_relations(graph: HeteroData, names: tuple[str, ...] | list[str]) -> list[EdgeType]:
     """Relation names ('says' or 'clip|says|word') -> edge types; empty means every relation."""
     stored = [et for et in graph.edge_types if graph[et].num_edges > 0]
@@ -81,12 +88,21 @@ def prepare_graph(graph: HeteroData, *, relations=(), split_ratios=(0.85, 0.05, 
     scored = resolve_relations(graph, relations)
     generator = torch.Generator().manual_seed(seed)
     edge_index = {et: graph[et].edge_index.long() for et in graph.edge_types if graph[et].num_edges > 0}
+    if not use_features:  # the ablation drops what the media tell, kNN relations built from them too
+        derived = feature_derived_edge_types(graph)
+        scored = [et for et in scored if et not in derived]
+        edge_index = {et: ei for et, ei in edge_index.items() if et not in derived}
     num_nodes = {t: int(graph[t].num_nodes) for t in graph.node_types}
     if splits is None:
         splits = {}
         for et, ei in edge_index.items():
             given = getattr(graph[et], "split", None)
-            splits[et] = split_edges(ei.size(1), split=given, ratios=split_ratios, generator=generator)
+            if et not in scored and given is None:
+                # Never scored, so never a leak: every edge of a message-only relation carries messages.
+                every = torch.arange(ei.size(1))
+                splits[et] = EdgeSplit(every, every[:0], every[:0])
+            else:
+                splits[et] = split_edges(ei.size(1), split=given, ratios=split_ratios, generator=generator)
     filters, train_filters = {}, {}
     for et in scored:
         ei = edge_index[et]
