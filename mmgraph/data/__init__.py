@@ -6,7 +6,7 @@
 """
 from __future__ import annotations
 
-import importlib
+from mmgraph._lazy import lazy_exports
 
 _EXPORTS = {
     "load_manifest": "mmgraph.data.manifest",
@@ -30,16 +30,4 @@ _EXPORTS = {
     "graph_summary": "mmgraph.data.graph",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'mmgraph.data' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return __all__
+__all__, __getattr__, __dir__ = lazy_exports("mmgraph.data", _EXPORTS, globals())

@@ -5,7 +5,7 @@ that `import mmgraph.eval` stays cheap.
 """
 from __future__ import annotations
 
-import importlib
+from mmgraph._lazy import lazy_exports
 
 _EXPORTS = {
     "ranking_metrics": "mmgraph.eval.metrics",
@@ -19,16 +19,4 @@ _EXPORTS = {
     "filtered_ranks": "mmgraph.eval.ranking",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'mmgraph.eval' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return __all__
+__all__, __getattr__, __dir__ = lazy_exports("mmgraph.eval", _EXPORTS, globals())

@@ -5,7 +5,7 @@ heterogeneous layers do. Names are imported lazily so that `import mmgraph.nn` s
 """
 from __future__ import annotations
 
-import importlib
+from mmgraph._lazy import lazy_exports
 
 # Eager: the function `aggregate` shares its name with its module, which every conv imports;
 # without this, `mmgraph.nn.aggregate` could resolve to the module.
@@ -40,16 +40,4 @@ _EXPORTS = {
     "MLPScorer": "mmgraph.nn.scorers",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'mmgraph.nn' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return __all__
+__all__, __getattr__, __dir__ = lazy_exports("mmgraph.nn", _EXPORTS, globals())
