@@ -7,6 +7,10 @@ import os
 import sys
 import traceback
 
+# Before torch loads: idle OpenMP threads that spin-wait starve the other core on a small,
+# shared CPU (measured 10-30x slowdowns of small ops under load); sleeping costs next to nothing.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from mmgraph.errors import InputError
 
 
