@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.mmgraph-installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
+export OMP_WAIT_POLICY := PASSIVE
 
 .PHONY: demo test install bench clean
 
