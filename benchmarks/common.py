@@ -177,7 +177,8 @@ def run_process(cmd: Sequence[str], *, timeout: float, cwd: str | os.PathLike | 
         scale = 1 / 1024 if sys.platform != "darwin" else 1 / 1024 ** 2
         code = None if status is None else os.waitstatus_to_exitcode(status)
         peak = usage.ru_maxrss * scale if usage is not None else None
-        if peak is not None and peak <= own_peak and hwm is not None:
+        # A reading taken in the instant of exec can be a few KiB: only a real one replaces ru_maxrss.
+        if peak is not None and peak <= own_peak and hwm is not None and hwm >= 1.0:
             peak = hwm
         return ProcessResult(code, out.read(), "" if echo_stderr else err.read(), wall, peak)
 

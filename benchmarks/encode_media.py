@@ -100,6 +100,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N items of each set")
+    parser.add_argument("--quick", action="store_true", help="300 items of each set (unless --limit)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--device", default="cpu")
@@ -109,6 +110,8 @@ def main() -> None:
     parser.add_argument("--audio-accuracy", action="store_true",
                         help="only measure the audio embedding's digit accuracy on FSDD (scikit-learn)")
     args = parser.parse_args()
+    if args.quick and args.limit is None:
+        args.limit = 300
     set_progress(False)
     if args.threads:
         torch.set_num_threads(args.threads)
