@@ -1,0 +1,142 @@
+"""Writers that turn the published sets in ../shared/data into mmgraph manifests, and graph builds.
+
+Each writer puts a `manifest.yaml` (and any table or `.npy` it needs) into a work folder and
+returns the manifest's path; `build_graph_dir` builds it with mmgraph once and caches the graph:
+
+- knowledge graphs (`umls`, `kinships`, `wn18rr`): the dataset's own train/valid/test triple
+  files as `triples:` edges between `entity` nodes, one edge type per relation, the given split;
+- `wn18rr_text`: the same, with each entity's "synset, gloss" text from kg_text as a text feature;
+- `cora`: Planetoid Cora (Kipf & Welling's pickles) as `paper` nodes with their 1433-d
+  bag-of-words as a `vector` feature (`npy:`) and the 5278 undirected citations, each once, as
+  one relation `cites`; mmgraph draws the seeded 85/5/10 edge split.
+
+    manifest = write_manifest("umls", Path("/tmp/mmgraph-quality"))
+    graph_dir = build_graph_dir(manifest, Path("/tmp/mmgraph-quality/umls/graph"))
+"""
+from __future__ import annotations
+
+import csv
+import pickle
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from mmgraph.errors import InputError
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+KG_FOLDERS = {"umls": "umls", "kinships": "kinships", "wn18rr": "WN18RR"}
+DATASETS = ("umls", "kinships", "wn18rr", "wn18rr_text", "cora")
+
+__all__ = ["DATA", "DATASETS", "write_manifest", "write_kg_manifest", "write_cora_manifest", "load_cora",
+           "build_graph_dir"]
+
+
+def write_manifest(name: str, work: Path, *, data: Path = DATA) -> Path:
+    """The manifest of dataset `name` (one of DATASETS), written under `work/name/`."""
+    if name == "cora":
+        return write_cora_manifest(work / name, data=data)
+    if name == "wn18rr_text":
+        return write_kg_manifest("wn18rr", work / name, data=data, with_text=True)
+    if name in KG_FOLDERS:
+        return write_kg_manifest(name, work / name, data=data)
+    raise InputError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+
+
+def write_kg_manifest(name: str, out: Path, *, data: Path = DATA, with_text: bool = False) -> Path:
+    """A triples-only manifest over the dataset's own split (paths absolute: nothing is copied)."""
+    folder = data / "kg" / KG_FOLDERS[name]
+    files = {split: str(folder / f"{split}.txt") for split in ("train", "valid", "test")}
+    for split, path in files.items():
+        if not Path(path).is_file():
+            raise InputError(f"{path}: {name} {split} triples not found (see ../shared/data/SOURCES.md)")
+    out.mkdir(parents=True, exist_ok=True)
+    manifest: dict = {"name": name + ("_text" if with_text else ""),
+                      "edges": [{"triples": files, "source_type": "entity", "target_type": "entity"}]}
+    if with_text:
+        table = _write_entity_text(data / "kg_text" / KG_FOLDERS[name] / "entity2text.txt", out / "entities.tsv")
+        manifest["nodes"] = {"entity": {"table": table.name, "id": "id",
+                                        "features": {"gloss": {"modality": "text", "column": "text"}}}}
+    return _dump(manifest, out)
+
+
+def _write_entity_text(source: Path, table: Path) -> Path:
+    """`id<TAB>text` (no header) -> a TSV node table with header `id, text`."""
+    if not source.is_file():
+        raise InputError(f"{source}: entity text not found (see ../shared/data/SOURCES.md)")
+    with open(source, encoding="utf-8") as f_in, open(table, "w", encoding="utf-8", newline="") as f_out:
+        writer = csv.writer(f_out, delimiter="\t", quoting=csv.QUOTE_MINIMAL)
+        writer.writerow(["id", "text"])
+        for line_no, line in enumerate(f_in, start=1):
+            parts = line.rstrip("\r\n").split("\t", 1)
+            if len(parts) != 2:
+                raise InputError(f"{source}: line {line_no}: expected id<TAB>text")
+            writer.writerow(parts)
+    return table
+
+
+def load_cora(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Planetoid Cora: features `[2708, 1433]` float32 and undirected edges `[2, 5278]` (i < j).
+
+    Rows follow the GAE/GCN loaders: `allx` then `tx`, with the test rows put back at the
+    positions `ind.cora.test.index` names; the adjacency lists are symmetrised, self loops and
+    repeats dropped.
+    """
+    def load(part: str):
+        path = folder / f"ind.cora.{part}"
+        if not path.is_file():
+            raise InputError(f"{path}: Cora file not found (see ../shared/data/SOURCES.md)")
+        with open(path, "rb") as f:
+            return pickle.load(f, encoding="latin1")  # written by Python 2
+
+    allx, tx, graph = load("allx"), load("tx"), load("graph")
+    test_index = np.loadtxt(folder / "ind.cora.test.index", dtype=np.int64)
+    features = np.vstack([allx.toarray(), tx.toarray()]).astype(np.float32)
+    features[test_index] = features[np.sort(test_index)]
+    pairs = {(min(a, b), max(a, b)) for a, targets in graph.items() for b in targets if a != b}
+    edges = np.array(sorted(pairs), dtype=np.int64).T
+    if edges.max() >= features.shape[0]:
+        raise InputError(f"{folder}: ind.cora.graph names node {edges.max()}, but there are "
+                         f"{features.shape[0]} feature rows")
+    return features, edges
+
+
+def write_cora_manifest(out: Path, *, data: Path = DATA) -> Path:
+    """Node table + `.npy` bag-of-words + one undirected `cites` edge table."""
+    features, edges = load_cora(data / "cora")
+    out.mkdir(parents=True, exist_ok=True)
+    np.save(out / "features.npy", features)
+    with open(out / "papers.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["id"])
+        writer.writerows([i] for i in range(features.shape[0]))
+    with open(out / "cites.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["source", "target"])
+        writer.writerows(edges.T.tolist())
+    manifest = {
+        "name": "cora",
+        "nodes": {"paper": {"table": "papers.csv", "id": "id",
+                            "features": {"words": {"modality": "vector", "npy": "features.npy"}}}},
+        "edges": [{"relation": "cites", "table": "cites.csv", "source": {"type": "paper", "column": "source"},
+                   "target": {"type": "paper", "column": "target"}}],
+    }
+    return _dump(manifest, out)
+
+
+def _dump(manifest: dict, out: Path) -> Path:
+    path = out / "manifest.yaml"
+    path.write_text(yaml.safe_dump(manifest, sort_keys=False))
+    return path
+
+
+def build_graph_dir(manifest: Path, graph_dir: Path, *, rebuild: bool = False) -> Path:
+    """Build the manifest's graph into `graph_dir` once (reused while `graph.pt` exists)."""
+    from mmgraph.data.builder import build_graph
+    from mmgraph.data.graph_io import write_graph
+
+    if (graph_dir / "graph.pt").is_file() and not rebuild:
+        return graph_dir
+    graph, report = build_graph(manifest, cache_dir=graph_dir.parent / "cache", return_report=True)
+    write_graph(graph, report, graph_dir, force=True)
+    return graph_dir
