@@ -148,7 +148,7 @@ def run_dataset(name: str, args) -> dict:
     trained = time.perf_counter()
     test = (metrics.get("test") or {}).get("overall", {})
     valid = (metrics.get("valid") or {}).get("overall", {})
-    row = {"dataset": name, "tag": args.tag, "config": raw, "fused_relations": args.fused_relations, "build_s": round(built - started, 1),
+    row = {"dataset": name, "tag": args.tag, "config": raw, "build_s": round(built - started, 1),
            "wall_s": round(trained - built, 1), "capped": capped,
            "valid_mrr": valid.get("mrr"), "mrr": test.get("mrr"), "hits@1": test.get("hits@1"),
            "hits@10": test.get("hits@10"), "auc": test.get("auc"), "ap": test.get("ap"),
@@ -212,9 +212,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tag", default="default", help="names this configuration in the table and JSON")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: on a shared 2-core "
                         "machine, 2 threads made small ops up to 80x slower)")
-    parser.add_argument("--fused-relations", action="store_true",
-                        help="train KGs with benchmarks/fused_relations.py (a proposed trainer change: one "
-                             "1-N loss over all relations per step instead of one per relation)")
     parser.add_argument("--keep-runs", action="store_true", help="keep the run folders (model.pt, logs)")
     args = parser.parse_args(argv)
     args.only = args.only or list(DEFAULT_ONLY)
@@ -223,12 +220,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown dataset(s) {unknown}; known: {', '.join(DATASETS)}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)
-    if args.fused_relations:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        import fused_relations
-
-        fused_relations.install()
-
     rows = []
     for name in args.only:
         print(f"== {name} [{args.tag}]", flush=True)

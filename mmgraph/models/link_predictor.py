@@ -2,7 +2,7 @@ r"""LinkPredictor: features -> fusion -> heterogeneous GNN -> (variational) embe
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -138,6 +138,13 @@ class LinkPredictor(nn.Module):
         if self.relation_vectors is None:
             return None
         return self.relation_vectors[self._relation_index[key]].expand(batch, -1)
+
+    def relation_vectors_for(self, rels: Sequence[EdgeType], which: Tensor) -> Tensor | None:
+        """Row i holds the vector of ``rels[which[i]]``: one scorer call for a batch mixing relations."""
+        if self.relation_vectors is None:
+            return None
+        rows = torch.tensor([self._relation_index[tuple(r)] for r in rels], device=which.device)
+        return self.relation_vectors[rows[which]]
 
     def score(self, rel: EdgeType, z_src: Tensor, z_dst: Tensor) -> Tensor:
         """Scores ``[B]`` of the pairs ``(z_src[i], rel, z_dst[i])``."""

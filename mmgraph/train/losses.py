@@ -1,33 +1,57 @@
 """Link losses: filtered 1-N softmax cross-entropy in both directions, and BCE with negatives."""
 from __future__ import annotations
 
-from typing import Callable
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 
-def mask_other_answers(logits: Tensor, filter_index, queries: Tensor, answers: Tensor, direction: str) -> Tensor:
-    """Set every known true candidate of each query to -inf, except the query's own answer."""
-    rows, cols = filter_index.entries(queries, direction=direction)
-    keep = cols != answers[rows]
-    return logits.index_put((rows[keep], cols[keep]),
-                            torch.tensor(float("-inf"), dtype=logits.dtype, device=logits.device))
+def other_answers_mask(shape, filters: Sequence, which: Tensor, queries: Tensor, answers: Tensor,
+                       direction: str) -> Tensor:
+    """Bool [B, C]: True where a candidate is another known answer of row i's query.
 
-
-def one_to_n_loss(score_tails: Callable[[Tensor], Tensor], score_heads: Callable[[Tensor], Tensor],
-                  heads: Tensor, tails: Tensor, train_filter, *, label_smoothing: float = 0.0) -> Tensor:
-    """Filtered softmax cross-entropy of each edge against all tails and against all heads.
-
-    `score_tails(heads) -> [B, N_dst]`, `score_heads(tails) -> [B, N_src]`. Other known training
-    edges are masked out of each row, so a relation with many answers per query is not punished for
-    ranking its other true answers high (the same filtering the evaluation applies).
+    Row i belongs to relation `which[i]`, whose training edges are `filters[which[i]]`; the row's own
+    answer is never masked. One pass per relation present in the batch, vectorised inside it.
     """
-    tail_logits = mask_other_answers(score_tails(heads), train_filter, heads, tails, "tail")
-    head_logits = mask_other_answers(score_heads(tails), train_filter, tails, heads, "head")
-    return 0.5 * (F.cross_entropy(tail_logits, tails, label_smoothing=label_smoothing)
-                  + F.cross_entropy(head_logits, heads, label_smoothing=label_smoothing))
+    mask = torch.zeros(shape, dtype=torch.bool, device=queries.device)
+    for r, filter_index in enumerate(filters):
+        rows_of_r = (which == r).nonzero().view(-1)
+        if rows_of_r.numel():
+            rows, cols = filter_index.entries(queries[rows_of_r], direction=direction)
+            mask[rows_of_r[rows], cols] = True
+    mask[torch.arange(len(answers), device=answers.device), answers] = False
+    return mask
+
+
+def masked_cross_entropy(logits: Tensor, target: Tensor, masked: Tensor, smoothing: float = 0.0) -> Tensor:
+    """Softmax cross-entropy over the candidates left in (`masked` False), label smoothing among them.
+
+    `F.cross_entropy(label_smoothing=...)` on -inf logits would spread the smoothing over masked
+    candidates too and return +inf whenever a row has another known answer.
+    """
+    logp = logits.float().masked_fill(masked, float("-inf")).log_softmax(dim=-1)
+    nll = -logp.gather(1, target.view(-1, 1)).squeeze(1)
+    if smoothing == 0:
+        return nll.mean()
+    left = (~masked).sum(dim=1).clamp_min(1)
+    spread = -logp.masked_fill(masked, 0.0).sum(dim=1) / left
+    return ((1 - smoothing) * nll + smoothing * spread).mean()
+
+
+def one_to_n_loss(tail_logits: Tensor, head_logits: Tensor, heads: Tensor, tails: Tensor, filters: Sequence,
+                  which: Tensor, *, label_smoothing: float = 0.0) -> Tensor:
+    """Filtered softmax cross-entropy of each edge against all tails [B, N_dst] and all heads [B, N_src].
+
+    Rows may mix relations that link the same node types (`which[i]` indexes `filters`), so a
+    knowledge graph's relations train in one matrix product per step. Other known training edges
+    of the row's relation are masked out, the same filtering the evaluation applies.
+    """
+    tail_mask = other_answers_mask(tail_logits.shape, filters, which, heads, tails, "tail")
+    head_mask = other_answers_mask(head_logits.shape, filters, which, tails, heads, "head")
+    return 0.5 * (masked_cross_entropy(tail_logits, tails, tail_mask, label_smoothing)
+                  + masked_cross_entropy(head_logits, heads, head_mask, label_smoothing))
 
 
 def negative_sampling_loss(pos_scores: Tensor, neg_scores: Tensor) -> Tensor:

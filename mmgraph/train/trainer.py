@@ -30,6 +30,8 @@ from mmgraph.train.negatives import filtered_negatives
 from mmgraph.train.prepare import PreparedGraph
 from mmgraph.utils import atomic_torch_save, progress
 
+EdgeType = tuple[str, str, str]
+
 log = logging.getLogger("mmgraph.train")
 
 
@@ -90,21 +92,25 @@ def _epoch_loss(model, optimizer, prepared, config, x, m, device, generator, kl_
             if et in prepared.relations:
                 supervision[et] = split.train
     edges = {et: ei.to(device) for et, ei in prepared.message_edges(message_idx).items()}
-    # Each step embeds the graph once and scores a slice of every relation's supervision edges,
-    # so one epoch costs as many forward passes as the largest relation has batches.
-    shuffled = {et: supervision[et][torch.randperm(supervision[et].numel(), generator=generator)]
-                for et in prepared.relations}
-    steps = max(1, max(-(-idx.numel() // config.batch_size) for idx in shuffled.values()))
+    # Relations that link the same node types train together (one 1-N product per group and step,
+    # not one per relation: a knowledge graph's 46 relations cost one call). Each step embeds the
+    # graph once, so an epoch costs as many forward passes as the largest group has batches.
+    groups = []
+    for ends, rels in relation_groups(prepared.relations).items():
+        which = torch.cat([torch.full((supervision[et].numel(),), i) for i, et in enumerate(rels)])
+        pairs = torch.cat([prepared.edge_index[et][:, supervision[et]] for et in rels], dim=1)
+        order = torch.randperm(which.numel(), generator=generator)
+        groups.append((rels, which[order], pairs[:, order]))
+    steps = max(1, max(-(-w.numel() // config.batch_size) for _, w, _ in groups))
     total, total_kl = 0.0, 0.0
     for step in range(steps):
         model.train()
         z, kl = model.embed(x, m, edges)
         loss = kl_weight * kl
-        for et, idx in shuffled.items():
-            chunk = idx.tensor_split(steps)[step]
-            if chunk.numel():
-                pair = prepared.edge_index[et][:, chunk].to(device)
-                loss = loss + _link_loss(model, prepared, config, et, z, pair, generator)
+        for rels, which, pairs in groups:
+            w, pair = which.tensor_split(steps)[step].to(device), pairs.tensor_split(steps, dim=1)[step].to(device)
+            if w.numel():
+                loss = loss + _group_loss(model, prepared, config, rels, z, w, pair, generator)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.grad_clip > 0:
@@ -115,13 +121,28 @@ def _epoch_loss(model, optimizer, prepared, config, x, m, device, generator, kl_
     return total / steps, total_kl / steps
 
 
-def _link_loss(model, prepared, config, et, z, pair: Tensor, generator) -> Tensor:
-    z_src, z_dst = z[et[0]], z[et[2]]
+def relation_groups(relations: list[EdgeType]) -> dict[tuple[str, str], list[EdgeType]]:
+    groups: dict[tuple[str, str], list[EdgeType]] = {}
+    for et in relations:
+        groups.setdefault((et[0], et[2]), []).append(et)
+    return groups
+
+
+def _group_loss(model, prepared, config, rels, z, which: Tensor, pair: Tensor, generator) -> Tensor:
+    z_src, z_dst = z[rels[0][0]], z[rels[0][2]]
     if config.loss == "1-n":
-        filt = prepared.train_filters[et]
-        return one_to_n_loss(lambda q: model.score_tails(et, z_src[q], z_dst),
-                             lambda q: model.score_heads(et, z_src, z_dst[q]),
-                             pair[0], pair[1], filt, label_smoothing=config.label_smoothing)
+        r = model.relation_vectors_for(rels, which)
+        heads, tails = pair[0], pair[1]
+        return one_to_n_loss(model.scorer.score_tails(z_src[heads], r, z_dst),
+                             model.scorer.score_heads(z_src, r, z_dst[tails]), heads, tails, [prepared.train_filters[et] for et in rels], which,
+                             label_smoothing=config.label_smoothing)
+    return sum(_link_loss(model, prepared, config, et, z, pair[:, which == i], generator)
+               for i, et in enumerate(rels) if bool((which == i).any()))
+
+
+def _link_loss(model, prepared, config, et, z, pair: Tensor, generator) -> Tensor:
+    """BCE against filtered negatives for one relation."""
+    z_src, z_dst = z[et[0]], z[et[2]]
     num_dst = prepared.num_nodes[et[2]]
     neg = filtered_negatives(pair[0].cpu(), num_dst, config.num_negatives,
                              true_edges=prepared.train_filters[et],
