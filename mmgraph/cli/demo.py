@@ -84,26 +84,22 @@ def run_demo(out: Path, *, device: torch.device, epochs: int | None = None, forc
 
 def _print_examples(run) -> None:
     """Three predictions for test items: two spoken clips and one handwritten image."""
+    from mmgraph.data.graph import parse_edge_key
     from mmgraph.eval.predict import predict_node
 
-    test_clips = _test_sources(run, "clip|says|word")
-    test_images = _test_sources(run, "image|shows|word")
-    picks = [("clip", c, "says") for c in test_clips[:: max(len(test_clips) // 2, 1)][:2]]
-    picks += [("image", i, "shows") for i in test_images[len(test_images) // 2:][:1]]
+    prepared = run.prepared()
+
+    def test_sources(key: str) -> list[str]:
+        et = parse_edge_key(key)
+        if et not in prepared.relations:
+            return []
+        return [run.extra["ids"][et[0]][i] for i in prepared.split_edges_of(et, "test")[0].tolist()]
+
+    clips, images = test_sources("clip|says|word"), test_sources("image|shows|word")
+    picks = [("clip", c, "says") for c in clips[:: max(len(clips) // 2, 1)][:2]]
+    picks += [("image", i, "shows") for i in images[len(images) // 2:][:1]]
     print("example predictions (test items, top 3):")
     for node_type, node_id, relation in picks:
         result = predict_node(run, f"{node_type}:{node_id}", relation, k=3)
         tops = ", ".join(f"{t['id']} ({t['score']:.2f})" for t in result["results"][0]["top"])
         print(f"  {node_type} {node_id} {relation}: {tops}")
-
-
-def _test_sources(run, key: str) -> list[str]:
-    from mmgraph.data.graph import parse_edge_key
-
-    et = parse_edge_key(key)
-    if key not in run.extra["splits"]:
-        return []
-    prepared_ids = run.extra["ids"][et[0]]
-    graph = run.prepared()
-    edges = graph.split_edges_of(et, "test")
-    return [prepared_ids[i] for i in edges[0].tolist()]
