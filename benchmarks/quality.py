@@ -116,7 +116,7 @@ def evaluate_partial(graph_dir: Path, run_dir: Path, config) -> dict:
     from mmgraph.data.graph_io import load_graph
     from mmgraph.eval.evaluate import evaluate_split
     from mmgraph.train.prepare import prepare_graph
-    from mmgraph.train.trainer import build_model, embed_for_eval, load_checkpoint, to_device
+    from mmgraph.train.trainer import build_model, embed_for_eval, load_checkpoint
 
     checkpoint = run_dir.parent / f".{run_dir.name}.partial" / "checkpoint.pt"
     if not checkpoint.is_file():
@@ -126,8 +126,7 @@ def evaluate_partial(graph_dir: Path, run_dir: Path, config) -> dict:
                              seed=config.seed, use_features=config.use_features)
     model = build_model(config, prepared)
     model.load_state_dict(state.best_state if state.best_state is not None else blob["model"])
-    x, m = to_device(prepared, torch.device("cpu"))
-    z = embed_for_eval(model, prepared, x, m, torch.device("cpu"))
+    z = embed_for_eval(model, prepared, torch.device("cpu"))
     metrics = {split: evaluate_split(model, prepared, z, split=split, seed=config.seed)
                for split in ("valid", "test")}
     metrics["capped"] = {"epochs_done": state.epoch, "best_epoch": state.best_epoch,

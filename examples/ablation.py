@@ -12,7 +12,7 @@ from mmgraph.cli.demo import DEMO_TRAIN, demo_dataset
 from mmgraph.eval.evaluate import evaluate_split
 from mmgraph.train.config import TrainConfig
 from mmgraph.train.prepare import prepare_graph
-from mmgraph.train.trainer import build_model, embed_for_eval, fit, to_device
+from mmgraph.train.trainer import build_model, embed_for_eval, fit
 from mmgraph.utils import set_progress
 
 
@@ -21,8 +21,7 @@ def test_hits(graph, settings: dict) -> dict[str, float]:
     prepared = prepare_graph(graph, relations=config.relations, seed=config.seed, use_features=config.use_features)
     model = build_model(config, prepared)
     fit(model, prepared, config, device=torch.device("cpu"))
-    x, mask = to_device(prepared, torch.device("cpu"))
-    z = embed_for_eval(model, prepared, x, mask, torch.device("cpu"))
+    z = embed_for_eval(model, prepared, torch.device("cpu"))
     result = evaluate_split(model, prepared, z, split="test", with_classification=False)
     return {key: row["hits@1"] for key, row in result["relations"].items()}
 

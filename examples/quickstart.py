@@ -6,7 +6,7 @@ from mmgraph.eval.evaluate import evaluate_split, metrics_table
 from mmgraph.nn import HGTConv  # layers are importable on their own
 from mmgraph.train.config import TrainConfig
 from mmgraph.train.prepare import prepare_graph
-from mmgraph.train.trainer import build_model, embed_for_eval, fit, to_device
+from mmgraph.train.trainer import build_model, embed_for_eval, fit
 
 graph = mmgraph.build_graph("datasets/digits-av/manifest.yaml")  # encodes every WAV, PNG and word
 config = TrainConfig.from_dict({"epochs": 100, "lr": 0.003, "relations": ["says", "shows"],
@@ -14,8 +14,7 @@ config = TrainConfig.from_dict({"epochs": 100, "lr": 0.003, "relations": ["says"
 prepared = prepare_graph(graph, relations=config.relations)  # splits fixed; reverse edges train-only
 model = build_model(config, prepared)
 fit(model, prepared, config, device=torch.device("cpu"))
-x, mask = to_device(prepared, torch.device("cpu"))
-z = embed_for_eval(model, prepared, x, mask, torch.device("cpu"))
+z = embed_for_eval(model, prepared, torch.device("cpu"))
 print(metrics_table(evaluate_split(model, prepared, z, split="test")))
 
 conv = HGTConv(64, 64, graph.metadata(), heads=2)  # in your own model: dict in, dict out

@@ -57,14 +57,13 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     from mmgraph.eval.evaluate import evaluate_split, metrics_table
     from mmgraph.train.run import load_run
-    from mmgraph.train.trainer import embed_for_eval, to_device
+    from mmgraph.train.trainer import embed_for_eval
 
     run = load_run(args.run_dir)
     device = resolve_device(args.device)
     prepared = run.prepared(args.graph)
     model = run.model.to(device)
-    x, m = to_device(prepared, device)
-    z = embed_for_eval(model, prepared, x, m, device)
+    z = embed_for_eval(model, prepared, device)
     result = evaluate_split(model, prepared, z, split=args.split, seed=run.extra["train_config"]["seed"])
     print(json.dumps(result, indent=2) if args.json else metrics_table(result))
     return 0

@@ -26,7 +26,7 @@ from mmgraph.eval.evaluate import evaluate_split
 from mmgraph.models import LinkPredictor
 from mmgraph.train.config import TrainConfig
 from mmgraph.train.prepare import PreparedGraph, prepare_graph, splits_from_plain, splits_to_plain
-from mmgraph.train.trainer import build_model, embed_for_eval, fit, load_checkpoint, to_device
+from mmgraph.train.trainer import build_model, embed_for_eval, fit, load_checkpoint
 from mmgraph.utils import atomic_write_text
 
 log = logging.getLogger("mmgraph.train")
@@ -86,8 +86,7 @@ def train_run(graph_dir: str | Path, out_dir: str | Path, config: TrainConfig, *
     state, blob = (load_checkpoint(checkpoint) if resume else (None, None))
     state = fit(model, prepared, config, device=device, checkpoint=checkpoint, state=state, resume_blob=blob)
 
-    x, m = to_device(prepared, device)
-    z = embed_for_eval(model, prepared, x, m, device)
+    z = embed_for_eval(model, prepared, device)
     metrics = {split: evaluate_split(model, prepared, z, split=split, seed=config.seed)
                for split in ("valid", "test")}
     extra = run_extra(prepared, config, graph_dir, state, time.perf_counter() - started)

@@ -73,7 +73,13 @@ def to_device(prepared: PreparedGraph, device: torch.device):
 
 
 @torch.no_grad()
-def embed_for_eval(model: LinkPredictor, prepared: PreparedGraph, x, m, device) -> dict[str, Tensor]:
+def embed_for_eval(model: LinkPredictor, prepared: PreparedGraph, device: torch.device,
+                   features: tuple[dict, dict] | None = None) -> dict[str, Tensor]:
+    """Every node's embedding in eval mode, messages from all training edges.
+
+    `features` is `to_device(prepared, device)` when the caller already holds it (the training loop).
+    """
+    x, m = features if features is not None else to_device(prepared, device)
     model.eval()
     edges = {et: ei.to(device) for et, ei in prepared.message_edges().items()}
     z, _ = model.embed(x, m, edges)
@@ -176,7 +182,7 @@ def fit(model: LinkPredictor, prepared: PreparedGraph, config: TrainConfig, *, d
         loss, kl = _epoch_loss(model, optimizer, prepared, config, x, m, device, generator, schedule(epoch))
         row = {"epoch": epoch, "loss": loss, "kl": kl}
         if epoch % config.eval_every == 0 or epoch == config.epochs:
-            z = embed_for_eval(model, prepared, x, m, device)
+            z = embed_for_eval(model, prepared, device, (x, m))
             valid = evaluate_split(model, prepared, z, split="valid", with_classification=False)["overall"]
             row.update({f"valid_{k}": valid[k] for k in ("mrr", "hits@1", "hits@3", "hits@10")})
             if valid["mrr"] > state.best_mrr:

@@ -7,7 +7,7 @@ from mmgraph.data.graph_io import load_graph
 from mmgraph.eval.evaluate import evaluate_split
 from mmgraph.train.config import TrainConfig
 from mmgraph.train.prepare import prepare_graph
-from mmgraph.train.trainer import build_model, embed_for_eval, fit, to_device
+from mmgraph.train.trainer import build_model, embed_for_eval, fit
 
 from mmgraph.cli.demo import DEMO_TRAIN
 
@@ -18,8 +18,7 @@ def _train_and_test(graph, config: TrainConfig) -> dict:
     prepared = prepare_graph(graph, relations=config.relations, seed=config.seed, use_features=config.use_features)
     model = build_model(config, prepared)
     fit(model, prepared, config, device=torch.device("cpu"))
-    x, m = to_device(prepared, torch.device("cpu"))
-    z = embed_for_eval(model, prepared, x, m, torch.device("cpu"))
+    z = embed_for_eval(model, prepared, torch.device("cpu"))
     return evaluate_split(model, prepared, z, split="test", with_classification=False)["relations"]
 
 
