@@ -64,11 +64,16 @@ def atomic_dir(out: str | os.PathLike, *, force: bool = False) -> Iterator[Path]
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    replace_dir(tmp, out)
+
+
+def replace_dir(finished: Path, out: Path) -> None:
+    """Rename a fully written folder onto `out`; an existing `out` is moved aside first, then removed."""
     old = None
     if out.exists():
         old = out.parent / f".{out.name}.old-{os.getpid()}"
         os.replace(out, old)
-    os.replace(tmp, out)
+    os.replace(finished, out)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 

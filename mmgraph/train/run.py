@@ -10,7 +10,6 @@ import csv
 import io
 import json
 import logging
-import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from mmgraph.models import LinkPredictor
 from mmgraph.train.config import TrainConfig
 from mmgraph.train.prepare import PreparedGraph, prepare_graph, splits_from_plain, splits_to_plain
 from mmgraph.train.trainer import build_model, embed_for_eval, fit, load_checkpoint
-from mmgraph.utils import atomic_write_text
+from mmgraph.utils import atomic_write_text, replace_dir
 
 log = logging.getLogger("mmgraph.train")
 
@@ -97,11 +96,7 @@ def train_run(graph_dir: str | Path, out_dir: str | Path, config: TrainConfig, *
     write_train_log(work / "train_log.csv", state.log_rows)
     plot_curves(work / "curves.png", state.log_rows)
     checkpoint.unlink(missing_ok=True)
-    if out_dir.exists():
-        old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-        os.replace(out_dir, old)
-        shutil.rmtree(old, ignore_errors=True)
-    os.replace(work, out_dir)
+    replace_dir(work, out_dir)
     return metrics
 
 
