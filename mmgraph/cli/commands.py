@@ -5,6 +5,7 @@ import json
 import logging
 from pathlib import Path
 
+from mmgraph.cli.interop import cmd_export, cmd_import  # noqa: F401  (dispatched by name from main)
 from mmgraph.errors import InputError
 from mmgraph.utils import resolve_device
 

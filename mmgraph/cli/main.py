@@ -90,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="FILE.parquet")
     p.add_argument("--force", action="store_true")
     _common(p)
+
+    from mmgraph.cli.interop import add_parsers as add_interop_parsers
+
+    add_interop_parsers(sub, _common)
     return parser
 
 
