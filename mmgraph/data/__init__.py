@@ -28,6 +28,13 @@ _EXPORTS = {
     "edge_key": "mmgraph.data.graph",
     "parse_edge_key": "mmgraph.data.graph",
     "graph_summary": "mmgraph.data.graph",
+    "write_tables": "mmgraph.data.export_tables",
+    "read_export": "mmgraph.data.export_tables",
+    "export_graphstorm": "mmgraph.data.export_graphstorm",
+    "export_dgl": "mmgraph.data.export_dgl",
+    "dgl_graph_data": "mmgraph.data.export_dgl",
+    "load_ogb_linkprop": "mmgraph.data.ogb_format",
+    "import_ogb": "mmgraph.data.ogb_format",
 }
 
 __all__, __getattr__, __dir__ = lazy_exports("mmgraph.data", _EXPORTS, globals())
