@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mmgraph.data.export_tables import DST_ID, NODE_ID, PART, SRC_ID, edge_dir_name, write_tables
+from mmgraph.data.export_tables import DST_ID, NODE_ID, SRC_ID, edge_dir_name, graph_ids, write_tables
 from mmgraph.data.schema import SPLITS
 from mmgraph.utils import atomic_dir
 
@@ -27,8 +27,6 @@ log = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.json"
 GS_VERSION = "gconstruct-v0.1"
-# GraphStorm's own split names: train / valid / test (transform.py `read_index`)
-_GS_SPLIT_KEYS = SPLITS
 
 
 def export_graphstorm(graph, out_dir: str | os.PathLike, *, force: bool = False, missing: str = "null") -> Path:
@@ -84,8 +82,6 @@ def _write_split_files(graph, meta: dict, out: Path) -> dict[tuple, dict[str, st
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from mmgraph.data.export_tables import graph_ids
-
     ids = {t: np.asarray(v, dtype=object) for t, v in graph_ids(graph).items()}
     files: dict[tuple, dict[str, str]] = {}
     for info in meta["edges"]:
@@ -98,7 +94,7 @@ def _write_split_files(graph, meta: dict, out: Path) -> dict[tuple, dict[str, st
         folder = out / "splits" / edge_dir_name(edge_type)
         folder.mkdir(parents=True)
         files[edge_type] = {}
-        for code, key in enumerate(_GS_SPLIT_KEYS):
+        for code, key in enumerate(SPLITS):  # GraphStorm's keys are ours: train, valid, test
             keep = split == code
             if not keep.any():  # gconstruct treats a missing key as an empty split
                 continue

@@ -74,8 +74,8 @@ def write_tables(graph, out: str | os.PathLike, *, missing: str = "null") -> dic
         raise InputError(f"--missing: expected one of {', '.join(MISSING)}, got {missing!r}")
     out = Path(out)
     ids, features = graph_ids(graph), graph_features(graph)
-    meta = {"format": "mmgraph-export-v1", "missing": missing, "nodes": {}, "edges": [],
-            "mmgraph": getattr(graph, "mmgraph", None) or {}}
+    record = {k: v for k, v in (getattr(graph, "mmgraph", None) or {}).items() if k != "ids"}  # ids: node tables
+    meta = {"format": "mmgraph-export-v1", "missing": missing, "nodes": {}, "edges": [], "mmgraph": record}
     for t in graph.node_types:
         store = graph[t]
         if len(ids[t]) != int(store.num_nodes):
