@@ -21,12 +21,13 @@ def add_parsers(sub, common) -> None:
     p.add_argument("--force", action="store_true", help="replace an existing output folder")
     common(p)
 
-    p = sub.add_parser("import", help="read a dataset in another library's on-disk format into a graph folder")
+    p = sub.add_parser("import", help="read a dataset in another library's format into a graph folder")
     p.add_argument("source_format", choices=IMPORT_FORMATS, metavar="FORMAT", help="ogb")
     p.add_argument("folder", metavar="FOLDER", help="an OGB link-prediction dataset folder (raw/ and split/)")
     p.add_argument("-o", "--output", required=True, metavar="GRAPH_DIR")
     p.add_argument("--split", default=None, help="the split type under split/ when there are several")
-    p.add_argument("--node-type", default=None, help="node type name of a homogeneous graph (default node/entity)")
+    p.add_argument("--node-type", default=None,
+                   help="node type name of a homogeneous graph (default node, or entity for a KG)")
     p.add_argument("--relation", default="link", help="relation name of a homogeneous graph (default link)")
     p.add_argument("--force", action="store_true", help="replace an existing output folder")
     common(p)

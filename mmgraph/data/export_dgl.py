@@ -21,10 +21,10 @@ from mmgraph.utils import atomic_dir
 log = logging.getLogger(__name__)
 
 DGL_FILE = "graph.dgl"
-DGL_MISSING = ("--format dgl needs the `dgl` package, which is not installed (or does not import next to "
-               "torch {torch}): install the build that matches your torch and CUDA versions with the pip command "
-               "that https://www.dgl.ai/pages/start.html gives, or use `--format graphstorm`, which needs "
-               "nothing extra")
+DGL_MISSING = ("--format dgl needs the `dgl` package, which is not installed (or does not import next "
+               "to torch {torch}): install the build that matches your torch and CUDA versions with the "
+               "pip command that https://www.dgl.ai/pages/start.html gives, or use `--format graphstorm`, "
+               "which needs nothing extra")
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def import_dgl():
     """`import dgl`, or an InputError that names the package and how to install it."""
     try:
         import dgl
-    except Exception as e:  # ImportError, and the OSError/RuntimeError of a native library built for another torch
+    except Exception as e:  # ImportError, or OSError/RuntimeError of a native library built for another torch
         raise InputError(DGL_MISSING.format(torch=torch.__version__)) from e
     return dgl
 
@@ -85,7 +85,7 @@ def export_dgl(graph, out_dir: str | os.PathLike, *, force: bool = False) -> Pat
     """
     dgl = import_dgl()
     data = dgl_graph_data(graph)
-    g = dgl.heterograph({et: (src, dst) for et, (src, dst) in data.edges.items()}, num_nodes_dict=data.num_nodes)
+    g = dgl.heterograph(dict(data.edges), num_nodes_dict=data.num_nodes)
     for t, tensors in data.ndata.items():
         for name, value in tensors.items():
             g.nodes[t].data[name] = value

@@ -29,7 +29,8 @@ CONFIG_FILE = "config.json"
 GS_VERSION = "gconstruct-v0.1"
 
 
-def export_graphstorm(graph, out_dir: str | os.PathLike, *, force: bool = False, missing: str = "null") -> Path:
+def export_graphstorm(graph, out_dir: str | os.PathLike, *, force: bool = False,
+                      missing: str = "null") -> Path:
     """Write GraphStorm input (tables, config.json, README.txt) for `graph` into `out_dir`, atomically.
 
     Example::
@@ -54,7 +55,8 @@ def graphstorm_config(meta: dict, split_files: dict[tuple, dict[str, str]]) -> d
     """The gconstruct JSON for tables described by `meta` (from `write_tables`)."""
     nodes = []
     for t, info in meta["nodes"].items():
-        node = {"node_type": t, "format": {"name": "parquet"}, "files": [info["files"]], "node_id_col": NODE_ID}
+        node = {"node_type": t, "format": {"name": "parquet"}, "files": [info["files"]],
+                "node_id_col": NODE_ID}
         features = []
         for name in info["features"]:
             # a Noop transform: the vectors are mmgraph's encodings already
@@ -132,7 +134,7 @@ def _readme(name: str, meta: dict) -> str:
     ]
     incomplete = _incomplete_features(meta)
     if incomplete:
-        lines += ["", "NOTE: these features have missing rows, stored as null: " + ", ".join(incomplete) + ".",
+        lines += ["", f"NOTE: these features have missing rows, stored as null: {', '.join(incomplete)}.",
                   "gconstruct needs every row of a feature filled: export again with `--missing zeros`",
                   "(zeros plus a NAME_mask column that says which rows are real)."]
     return "\n".join(lines) + "\n"

@@ -74,7 +74,8 @@ def write_tables(graph, out: str | os.PathLike, *, missing: str = "null") -> dic
         raise InputError(f"--missing: expected one of {', '.join(MISSING)}, got {missing!r}")
     out = Path(out)
     ids, features = graph_ids(graph), graph_features(graph)
-    record = {k: v for k, v in (getattr(graph, "mmgraph", None) or {}).items() if k != "ids"}  # ids: node tables
+    # the ids are in the node tables
+    record = {k: v for k, v in (getattr(graph, "mmgraph", None) or {}).items() if k != "ids"}
     meta = {"format": "mmgraph-export-v1", "missing": missing, "nodes": {}, "edges": [], "mmgraph": record}
     for t in graph.node_types:
         store = graph[t]
@@ -85,7 +86,7 @@ def write_tables(graph, out: str | os.PathLike, *, missing: str = "null") -> dic
         feats = {}
         for name in features[t]:
             if name == NODE_ID:
-                raise InputError(f"graph: node type {t!r}: feature name {name!r} clashes with a column of the export")
+                raise InputError(f"graph: node type {t!r}: feature name {name!r} clashes with the id column")
             x = store[name].detach().cpu().to(torch.float32).numpy()
             mask = store[f"{name}_mask"].detach().cpu().numpy().astype(bool)
             columns[name] = _list_column(x, None if missing == "zeros" else mask)
@@ -104,12 +105,13 @@ def write_tables(graph, out: str | os.PathLike, *, missing: str = "null") -> dic
                    DST_ID: pa.array(np.asarray(ids[dst_type], dtype=object)[dst], type=pa.string())}
         has_split = "split" in store
         if has_split:
-            columns[SPLIT] = pa.array(np.asarray(SPLITS, dtype=object)[store.split.cpu().numpy()], type=pa.string())
+            labels = np.asarray(SPLITS, dtype=object)[store.split.cpu().numpy()]
+            columns[SPLIT] = pa.array(labels, type=pa.string())
         folder = out / "edges" / edge_dir_name(edge_type)
         folder.mkdir(parents=True)
         pq.write_table(pa.table(columns), folder / PART)
-        meta["edges"].append({"relation": list(edge_type), "files": f"edges/{edge_dir_name(edge_type)}/{PART}",
-                              "count": int(src.shape[0]), "split": has_split})
+        meta["edges"].append({"relation": list(edge_type), "count": int(src.shape[0]), "split": has_split,
+                              "files": f"edges/{edge_dir_name(edge_type)}/{PART}"})
     (out / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return meta
 
@@ -148,13 +150,14 @@ def read_export(export_dir: str | os.PathLike):
     graph = HeteroData()
     positions, ids = {}, {}
     for t, info in meta["nodes"].items():
-        table = _read_parquet(root / info["files"])
-        ids[t] = _string_column(table, NODE_ID, root / info["files"])
+        path = root / info["files"]
+        table = _read_parquet(path)
+        ids[t] = _string_column(table, NODE_ID, path)
         positions[t] = {node_id: i for i, node_id in enumerate(ids[t])}
         store = graph[t]
         store.num_nodes = len(ids[t])
         for name, feat in info["features"].items():
-            x, mask = _read_feature(table, name, feat["dim"], root / info["files"], meta.get("missing", "null"))
+            x, mask = _read_feature(table, name, feat["dim"], path, meta.get("missing", "null"))
             store[name], store[f"{name}_mask"] = x, mask
     for info in meta["edges"]:
         edge_type = tuple(info["relation"])
@@ -209,7 +212,8 @@ def _read_feature(table, name: str, dim: int, path: Path, missing: str) -> tuple
     lengths = pc.fill_null(pc.list_value_length(column), dim).to_numpy(zero_copy_only=False)
     if (lengths != dim).any():
         row = int(np.flatnonzero(lengths != dim)[0])
-        raise InputError(f"{path}: column {name!r}: row {row + 1} has {int(lengths[row])} numbers, expected {dim}")
+        raise InputError(f"{path}: column {name!r}: row {row + 1} has {int(lengths[row])} numbers, "
+                         f"expected {dim}")
     x = np.zeros((n, dim), dtype=np.float32)
     x[mask] = column.flatten().to_numpy(zero_copy_only=False).astype(np.float32).reshape(-1, dim)
     if missing == "zeros":

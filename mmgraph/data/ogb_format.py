@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from mmgraph.data.graph import edge_key
-from mmgraph.data.schema import SPLITS
+from mmgraph.data.schema import SPLITS, Checker
 from mmgraph.errors import InputError
 
 FEATURE = "feat"
@@ -48,6 +48,10 @@ def load_ogb_linkprop(folder: str | os.PathLike, *, split: str | None = None, no
     """
     from torch_geometric.data import HeteroData
 
+    check = Checker("import ogb")
+    if node_type is not None:
+        check.name("--node-type", node_type, kind="node type")
+    check.name("--relation", relation, kind="relation")
     root = _dataset_root(Path(folder))
     raw = root / "raw"
     split_dir = _split_dir(root, split)
@@ -62,11 +66,13 @@ def load_ogb_linkprop(folder: str | os.PathLike, *, split: str | None = None, no
         for edge_type, (src, dst) in _split_edges(part, where, node_type, relation, rel_names).items():
             for ids, t, key in ((src, edge_type[0], "source"), (dst, edge_type[2], "target")):
                 if t not in num_nodes:
-                    raise InputError(f"{where}: node type {t!r} is not in the raw graph ({', '.join(num_nodes)})")
+                    raise InputError(f"{where}: node type {t!r} is not in the raw graph "
+                                     f"({', '.join(num_nodes)})")
                 bad = np.flatnonzero((ids < 0) | (ids >= num_nodes[t]))
                 if bad.size:
-                    raise InputError(f"{where}: row {int(bad[0]) + 1}: {key} node {int(ids[bad[0]])} is out of "
-                                     f"range for {t!r} ({num_nodes[t]} nodes)")
+                    row = int(bad[0])
+                    raise InputError(f"{where}: row {row + 1}: {key} node {int(ids[row])} is out of range "
+                                     f"for {t!r} ({num_nodes[t]} nodes)")
             edges.setdefault(edge_type, []).append((src, dst, code))
     if not edges:
         raise InputError(f"{split_dir}: the split holds no edges")
@@ -78,14 +84,15 @@ def load_ogb_linkprop(folder: str | os.PathLike, *, split: str | None = None, no
         if t in features:
             x = torch.from_numpy(np.ascontiguousarray(features[t], dtype=np.float32))
             if x.dim() != 2 or x.size(0) != n:
-                raise InputError(f"{raw}: node features of {t!r} have shape {tuple(x.shape)}, expected [{n}, dim]")
+                raise InputError(f"{raw}: node features of {t!r} have shape {tuple(x.shape)}, "
+                                 f"expected [{n}, dim]")
             graph[t][FEATURE], graph[t][f"{FEATURE}_mask"] = x, torch.ones(n, dtype=torch.bool)
             feature_info[t] = {FEATURE: _vector_info(int(x.size(1)))}
     for edge_type, pieces in edges.items():
         src = np.concatenate([p[0] for p in pieces])
         dst = np.concatenate([p[1] for p in pieces])
         graph[edge_type].edge_index = torch.from_numpy(np.stack([src, dst]).astype(np.int64))
-        graph[edge_type].split = torch.cat([torch.full((p[0].shape[0],), p[2], dtype=torch.long) for p in pieces])
+        graph[edge_type].split = torch.cat([torch.full((len(p[0]),), p[2], dtype=torch.long) for p in pieces])
     graph.mmgraph = {
         "name": root.name,
         "ids": {t: [str(i) for i in range(n)] for t, n in num_nodes.items()},
@@ -105,9 +112,11 @@ def ogb_report(graph, seconds: float = 0.0) -> dict:
                         "missing": int((~graph[t][f"{name}_mask"]).sum()), "bad": 0}
                  for name, info in meta["features"].get(t, {}).items()}
         nodes[t] = {"count": int(graph[t].num_nodes), "featureless": 0, "features": feats}
-    edge_report = {edge_key(et): {"count": int(graph[et].edge_index.size(1)),
-                                  "split": dict(zip(SPLITS, torch.bincount(graph[et].split, minlength=3).tolist()))}
-                   for et in graph.edge_types}
+    edge_report = {}
+    for et in graph.edge_types:
+        counts = torch.bincount(graph[et].split, minlength=len(SPLITS)).tolist()
+        edge_report[edge_key(et)] = {"count": int(graph[et].edge_index.size(1)),
+                                     "split": dict(zip(SPLITS, counts))}
     return {"nodes": nodes, "edges": edge_report, "bad_files": [], "seconds": round(seconds, 3),
             "source": {"ogb": meta.get("ogb", {})}}
 
@@ -142,8 +151,8 @@ def _dataset_root(folder: Path) -> Path:
     children = [c for c in sorted(folder.iterdir()) if (c / "raw").is_dir()]
     if len(children) == 1:
         return children[0]
-    raise InputError(f"{folder}: not an OGB dataset folder (expected raw/ and split/ in it"
-                     + (f"; several candidates: {', '.join(c.name for c in children)}" if children else "") + ")")
+    several = f"; several candidates: {', '.join(c.name for c in children)}" if children else ""
+    raise InputError(f"{folder}: not an OGB dataset folder (expected raw/ and split/ in it{several})")
 
 
 def _split_dir(root: Path, split: str | None) -> Path:
@@ -153,8 +162,8 @@ def _split_dir(root: Path, split: str | None) -> Path:
     names = sorted(p.name for p in base.iterdir() if p.is_dir())
     if split is None:
         if len(names) != 1:
-            raise InputError(f"{base}: " + (f"several split types ({', '.join(names)}): choose one with --split"
-                                             if names else "holds no split folder"))
+            raise InputError(f"{base}: several split types ({', '.join(names)}): choose one with --split"
+                             if names else f"{base}: holds no split folder")
         split = names[0]
     if split not in names:
         raise InputError(f"{base / split}: not found (split types: {', '.join(names) or 'none'})")
@@ -172,8 +181,7 @@ def _torch_load(path: Path):
     except FileNotFoundError as e:
         raise InputError(f"{path}: not found") from e
     except Exception as e:  # unpickling and zip errors of a broken or foreign file
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise InputError(f"{path}: cannot read the split ({first})") from e
+        raise InputError(f"{path}: cannot read the split ({_first_line(e)})") from e
 
 
 def _load_split(split_dir: Path, name: str) -> tuple[dict, Path]:
@@ -186,7 +194,8 @@ def _load_split(split_dir: Path, name: str) -> tuple[dict, Path]:
     else:
         path = split_dir / f"{name}.pt"
         if not path.is_file():
-            raise InputError(f"{path}: not found (nor {whole.name}); an OGB split has train.pt, valid.pt, test.pt")
+            raise InputError(f"{path}: not found (nor {whole.name}); an OGB split has train.pt, valid.pt "
+                             "and test.pt")
         part = _torch_load(path)
     if not isinstance(part, dict):
         raise InputError(f"{path}: {name!r} is a {type(part).__name__}, expected a dict of arrays")
@@ -214,12 +223,12 @@ def _split_edges(part: dict, where: str, node_type: str, relation: str,
                                                    _array(part, "target_node", where).reshape(-1))}
     if not all(k in part for k in ("head", "relation", "tail")):
         keys = ", ".join(map(str, part))
-        raise InputError(f"{where}: expected 'edge', 'source_node'+'target_node' or 'head'+'relation'+'tail'; "
-                         f"found {keys or 'nothing'}")
+        raise InputError(f"{where}: expected 'edge', 'source_node'+'target_node' or "
+                         f"'head'+'relation'+'tail'; found {keys or 'nothing'}")
     head, rel, tail = (_array(part, k, where).reshape(-1) for k in ("head", "relation", "tail"))
     n = head.shape[0]
-    head_type = np.asarray(part["head_type"], dtype=object) if "head_type" in part else np.full(n, node_type, object)
-    tail_type = np.asarray(part["tail_type"], dtype=object) if "tail_type" in part else np.full(n, node_type, object)
+    head_type, tail_type = (np.asarray(part[k], dtype=object) if k in part else np.full(n, node_type, object)
+                            for k in ("head_type", "tail_type"))
     if not (rel.shape[0] == tail.shape[0] == head_type.shape[0] == tail_type.shape[0] == n):
         raise InputError(f"{where}: 'head', 'relation', 'tail' (and types) differ in length")
     out = {}
@@ -245,7 +254,8 @@ def _read_raw(raw: Path, node_type: str) -> tuple[dict[str, int], dict[str, np.n
         features = {node_type: _csv(feat)} if feat.is_file() else {}
         return {node_type: _single_graph(counts, raw / "num-node-list.csv.gz")}, features, {}
     if (raw / "num_nodes_dict.npz").is_file():
-        counts = {t: _single_graph(v, raw / "num_nodes_dict.npz") for t, v in _npz(raw / "num_nodes_dict.npz").items()}
+        path = raw / "num_nodes_dict.npz"
+        counts = {t: _single_graph(v, path) for t, v in _npz(path).items()}
         feat = raw / "node_feat_dict.npz"
         features = _npz(feat) if feat.is_file() else {}
         reltype = raw / "edge_reltype.npz"
@@ -272,8 +282,8 @@ def _read_raw(raw: Path, node_type: str) -> tuple[dict[str, int], dict[str, np.n
                     if values.size:
                         rels[int(values[0])] = tuple(sub.name.split("___"))
         return counts, features, rels
-    raise InputError(f"{raw}: no OGB graph files found (expected edge.csv.gz + num-node-list.csv.gz, data.npz, "
-                     "num-node-dict.csv.gz or num_nodes_dict.npz)")
+    raise InputError(f"{raw}: no OGB graph files found (expected edge.csv.gz + num-node-list.csv.gz, "
+                     "data.npz, num-node-dict.csv.gz or num_nodes_dict.npz)")
 
 
 def _single_graph(counts, path: Path) -> int:
@@ -289,7 +299,7 @@ def _csv(path: Path) -> np.ndarray:
     try:
         return pd.read_csv(path, compression="gzip", header=None).values
     except Exception as e:  # a broken gzip, an empty file, a non-numeric cell
-        raise InputError(f"{path}: cannot read ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from e
+        raise InputError(f"{path}: cannot read ({_first_line(e)})") from e
 
 
 def _npz(path: Path) -> dict[str, np.ndarray]:
@@ -297,4 +307,8 @@ def _npz(path: Path) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
     except Exception as e:  # zip/format errors of a broken file
-        raise InputError(f"{path}: cannot read ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from e
+        raise InputError(f"{path}: cannot read ({_first_line(e)})") from e
+
+
+def _first_line(e: Exception) -> str:
+    return str(e).splitlines()[0] if str(e) else type(e).__name__

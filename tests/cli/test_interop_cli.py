@@ -58,7 +58,8 @@ def test_import_exit_codes(ogb_folder, ogb_graph, tmp_path, capsys):
     assert "--force" in capsys.readouterr().err
     assert main(["import", "ogb", str(tmp_path / "none"), "-o", str(tmp_path / "g"), "--quiet"]) == 2
     assert "OGB dataset folder not found" in capsys.readouterr().err
-    assert main(["import", "ogb", str(ogb_folder), "-o", str(tmp_path / "g"), "--split", "time", "--quiet"]) == 2
+    args = ["import", "ogb", str(ogb_folder), "-o", str(tmp_path / "g"), "--split", "time", "--quiet"]
+    assert main(args) == 2
     assert "split types: random" in capsys.readouterr().err
 
 

@@ -92,9 +92,12 @@ def test_graphstorm_config_follows_gconstruct_schema(tiny, tmp_path):
     assert label["task_type"] == "link_prediction"
     custom = label["custom_split_filenames"]
     assert custom["column"] == ["src_id", "dst_id"]
-    pairs = {key: list(zip(*(pq.read_table(out / custom[key]).column(c).to_pylist() for c in custom["column"])))
-             for key in ("train", "valid", "test")}
-    assert pairs == {"train": [("a", "b"), ("b", "z"), ("c", "a")], "valid": [("c", "b")], "test": [("a", "c")]}
+    pairs = {}
+    for key in ("train", "valid", "test"):
+        table = pq.read_table(out / custom[key])
+        pairs[key] = list(zip(*(table.column(c).to_pylist() for c in custom["column"])))
+    assert pairs == {"train": [("a", "b"), ("b", "z"), ("c", "a")], "valid": [("c", "b")],
+                     "test": [("a", "c")]}
     edges = pq.read_table(out / edge["files"][0])
     assert edges.column("split").to_pylist() == ["train", "train", "train", "valid", "test"]
     readme = (out / "README.txt").read_text()
@@ -169,7 +172,8 @@ def test_dgl_export_makes_the_dgl_calls(tiny, tmp_path, monkeypatch):
         calls["path"], (calls["graph"],) = path, graphs
         torch.save("graph", path)
 
-    monkeypatch.setitem(sys.modules, "dgl", types.SimpleNamespace(heterograph=heterograph, save_graphs=save_graphs))
+    fake = types.SimpleNamespace(heterograph=heterograph, save_graphs=save_graphs)
+    monkeypatch.setitem(sys.modules, "dgl", fake)
     out = export_dgl(tiny, tmp_path / "dgl")
     assert calls["num_nodes"] == {"item": 4}
     assert calls["edges"][("item", "is", "item")][0].tolist() == [0, 1, 2, 2, 0]

@@ -29,7 +29,8 @@ def csv_homo(tmp_path):
     _csv(raw / "node-feat.csv.gz", FEAT)
     split = root / "split" / "time"
     split.mkdir(parents=True)
-    torch.save({"source_node": torch.tensor([0, 1, 2]), "target_node": torch.tensor([1, 2, 3])}, split / "train.pt")
+    torch.save({"source_node": torch.tensor([0, 1, 2]), "target_node": torch.tensor([1, 2, 3])},
+               split / "train.pt")
     for name, (s, t) in {"valid": (3, 4), "test": (4, 0)}.items():
         torch.save({"source_node": torch.tensor([s]), "target_node": torch.tensor([t]),
                     "target_node_neg": torch.tensor([[1, 2]])}, split / f"{name}.pt")
@@ -52,7 +53,8 @@ def test_homogeneous_csv(csv_homo):
     assert rel.split.tolist() == [0, 0, 0, 1, 2]
     meta = g.mmgraph
     assert meta["ids"]["node"] == ["0", "1", "2", "3", "4"]
-    assert meta["features"]["node"]["feat"]["modality"] == "vector" and meta["features"]["node"]["feat"]["dim"] == 3
+    feat = meta["features"]["node"]["feat"]
+    assert feat["modality"] == "vector" and feat["dim"] == 3
     assert meta["ogb"]["split"] == "time"
 
 
@@ -75,13 +77,14 @@ def test_heterogeneous_knowledge_graph(tmp_path):
     """An ogbl-biokg-like folder: CSV hetero raw/ and head/relation/tail triple dicts with types."""
     raw = tmp_path / "ogbl_kg" / "raw"
     raw.mkdir(parents=True)
-    pd.DataFrame({"disease": [3], "drug": [2]}).to_csv(raw / "num-node-dict.csv.gz", index=False, compression="gzip")
+    counts = pd.DataFrame({"disease": [3], "drug": [2]})
+    counts.to_csv(raw / "num-node-dict.csv.gz", index=False, compression="gzip")
     _csv(raw / "triplet-type-list.csv.gz", [["drug", "treats", "disease"], ["drug", "interacts", "drug"]])
     for triplet, rel_id in ((("drug", "treats", "disease"), 0), (("drug", "interacts", "drug"), 1)):
         _csv(raw / "relations" / "___".join(triplet) / "edge_reltype.csv.gz", [[rel_id]])
     split = raw.parent / "split" / "random"
     split.mkdir(parents=True)
-    parts = {"train": ([0, 1, 0], [0, 0, 1], [2, 1, 1], ["drug", "drug", "drug"], ["disease", "disease", "drug"]),
+    parts = {"train": ([0, 1, 0], [0, 0, 1], [2, 1, 1], ["drug"] * 3, ["disease", "disease", "drug"]),
              "valid": ([1], [0], [0], ["drug"], ["disease"]), "test": ([1], [1], [0], ["drug"], ["drug"])}
     for name, (head, rel, tail, head_type, tail_type) in parts.items():
         torch.save({"head": torch.tensor(head), "relation": torch.tensor(rel), "tail": torch.tensor(tail),
@@ -104,6 +107,8 @@ def test_import_writes_a_graph_folder(csv_homo, tmp_path):
 
 
 def test_missing_and_broken_files_are_named(csv_homo, tmp_path):
+    with pytest.raises(InputError, match="--relation: invalid relation name 'a|b'"):
+        load_ogb_linkprop(csv_homo, relation="a|b")
     with pytest.raises(InputError, match="OGB dataset folder not found"):
         load_ogb_linkprop(tmp_path / "nothing")
     (csv_homo / "split" / "time" / "valid.pt").unlink()
