@@ -97,7 +97,7 @@ def embed_layerwise(model: LinkPredictor, prepared, x: dict, m: dict, *, max_nod
         layer_chunks = {t: node_chunks(d, max_nodes=max_nodes, max_edges=max_edges)
                         for t, d in _in_degrees(edges, num_nodes).items()}
         total = model.gnn.num_layers * sum(len(c) for c in layer_chunks.values())
-        bar = progress(iter(range(total)), desc="embed (layer-wise)", total=total, unit="chunk")
+        bar = progress(range(total), desc="embed (layer-wise)", total=total, unit="chunk") if total >= 20 else iter(())
         for layer in range(model.gnn.num_layers):
             out = {t: torch.empty_like(v) for t, v in h.items()}
             for t, chunks in layer_chunks.items():

@@ -169,7 +169,9 @@ def minibatch_epoch_loss(model, optimizer, prepared, config, x, m, device, gener
     filters = negative_filters(prepared.train_filters)
     batches = supervision_batches(prepared, supervision, config.batch_size, generator)
     total, total_kl = 0.0, 0.0
-    for which, pairs in progress(batches, desc="steps", total=len(batches), unit="batch"):
+    # a bar of its own only for long epochs (under the epoch bar of fit)
+    steps = progress(batches, desc="steps", total=len(batches), unit="batch") if len(batches) >= 50 else batches
+    for which, pairs in steps:
         model.train()
         link, kl, _ = minibatch_step_loss(model, prepared, config, sampler, which, pairs, x, m, filters, generator)
         loss = link + kl_weight * kl
