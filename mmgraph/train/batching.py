@@ -17,14 +17,11 @@ estimate fits the budget: `memory_budget_gb`, else half of the available RAM on 
 """
 from __future__ import annotations
 
-import logging
 import os
 
 import torch
 
 from mmgraph.train.config import TrainConfig
-
-log = logging.getLogger("mmgraph.train")
 
 __all__ = ["DEFAULT_FANOUT", "resolved_fanouts", "full_batch_bytes", "inference_bytes", "memory_budget_bytes",
            "choose_batching"]

@@ -23,7 +23,7 @@ from mmgraph.train.trainer import build_model, embed_for_eval, fit, to_device
 from tiny_media_graph import write_tiny_graph
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
-from tiny_graph import RELATIONS, one_thread, tiny_graph  # noqa: E402,F401  (one_thread: autouse fixture)
+from tiny_graph import one_thread, tiny_graph  # noqa: E402,F401  (one_thread: autouse fixture)
 
 CPU = torch.device("cpu")
 SETTINGS = {"epochs": 30, "eval_every": 3, "patience": 50, "lr": 0.02, "batch_size": 8,
