@@ -27,9 +27,15 @@ def relation_scores(model, et, z: dict[str, Tensor], edges: Tensor) -> Tensor:
 
 @torch.no_grad()
 def ranking_for_relation(model, et, z: dict[str, Tensor], edges: Tensor, filter_index,
-                         *, chunk_size: int = 1024) -> Tensor:
-    """Filtered ranks of both directions, [2 * E] (tail queries first)."""
+                         *, chunk_size: int | None = None) -> Tensor:
+    """Filtered ranks of both directions, [2 * E] (tail queries first).
+
+    `chunk_size` queries are scored at once; by default 1024, fewer when a chunk of scores
+    against every candidate would pass 2**26 entries (256 MB), so a million nodes fit too.
+    """
     z_src, z_dst = z[et[0]], z[et[2]]
+    if chunk_size is None:
+        chunk_size = max(1, min(1024, 2 ** 26 // max(z_src.size(0), z_dst.size(0), 1)))
     heads, tails = edges[0], edges[1]
 
     def tails_of(q: Tensor) -> Tensor:

@@ -110,10 +110,19 @@ class LinkPredictor(nn.Module):
               edge_index_dict: dict[EdgeType, Tensor], n_id_dict: dict[str, Tensor] | None = None
               ) -> tuple[dict[str, Tensor], Tensor]:
         """Node embeddings of every node type, and the KL term (0 unless variational and training)."""
-        tokens, token_mask = self.projection(x_dict, mask_dict, n_id_dict)
-        h = self.fusion(tokens, token_mask)
+        h = self.encode_nodes(x_dict, mask_dict, n_id_dict)
         if self.gnn is not None:
             h = self.gnn(h, edge_index_dict)
+        return self.readout(h)
+
+    def encode_nodes(self, x_dict: dict[str, dict[str, Tensor]], mask_dict: dict[str, dict[str, Tensor]],
+                     n_id_dict: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
+        """The GNN's input: features projected and fused per node (no message passing)."""
+        tokens, token_mask = self.projection(x_dict, mask_dict, n_id_dict)
+        return self.fusion(tokens, token_mask)
+
+    def readout(self, h: dict[str, Tensor]) -> tuple[dict[str, Tensor], Tensor]:
+        """The GNN's output -> embeddings (head, norm bound) and the KL term; per node."""
         any_h = next(iter(h.values()))
         kl = any_h.new_zeros((), dtype=torch.float32)
         if isinstance(self.head, VariationalHead):

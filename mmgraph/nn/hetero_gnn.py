@@ -122,13 +122,19 @@ class HeteroGNN(nn.Module):
                 edge_index_dict: dict[tuple[str, str, str], Tensor | CSR]) -> dict[str, Tensor]:
         # group [2, E] tensors by destination once, not once per layer
         csrs = prepare_adjacency(x_dict, edge_index_dict, self.node_types, self.edge_types)
-        for layer, conv in enumerate(self.convs):
-            h_dict = conv(x_dict, csrs)
-            if layer < self.num_layers - 1:
-                h_dict = {t: F.dropout(self.act(self.norms[layer][t](h)), self.dropout, self.training)
-                          for t, h in h_dict.items()}
-            x_dict = {t: x_dict[t] + h for t, h in h_dict.items()} if self.residual else h_dict
+        for layer in range(self.num_layers):
+            x_dict = self.forward_layer(layer, x_dict, csrs)
         return x_dict
+
+    def forward_layer(self, layer: int, x_dict: dict[str, Tensor],
+                      edge_index_dict: dict[tuple[str, str, str], Tensor | CSR]) -> dict[str, Tensor]:
+        """Layer ``layer`` alone (conv, then norm/act/dropout unless last, then residual), so
+        inference can run the stack one layer at a time over chunks of nodes."""
+        h_dict = self.convs[layer](x_dict, edge_index_dict)
+        if layer < self.num_layers - 1:
+            h_dict = {t: F.dropout(self.act(self.norms[layer][t](h)), self.dropout, self.training)
+                      for t, h in h_dict.items()}
+        return {t: x_dict[t] + h for t, h in h_dict.items()} if self.residual else h_dict
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({self.channels}, num_layers={self.num_layers}, "

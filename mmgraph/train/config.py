@@ -21,6 +21,12 @@ class TrainConfig:
     so the model never learns to read an edge off its own message); "auto" uses 0.3 when the model
     passes messages and 1.0 (every edge supervises) when it does not. `use_features=False` drops
     every media feature (the learned-embeddings-only ablation).
+
+    `batching`: "full" embeds the whole graph every step; "mini" samples `fanouts[l]`
+    in-neighbours per node and edge type at layer l around each batch's seeds (see
+    `mmgraph.train.batching`); "auto" picks full-batch when its estimated activation memory fits
+    `memory_budget_gb` (0: half the available RAM, or 80 % of free CUDA memory). `fanouts=()`
+    means 10 per layer.
     """
 
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -39,6 +45,9 @@ class TrainConfig:
     relations: tuple[str, ...] = ()
     use_features: bool = True      # False: the ablation with learned embeddings only
     grad_clip: float = 1.0
+    batching: str = "auto"         # auto | full | mini
+    fanouts: tuple[int, ...] = ()  # mini-batch in-neighbours per layer; () = 10 per layer
+    memory_budget_gb: float = 0.0  # "auto" batching's budget; 0 = detect
 
     def __post_init__(self) -> None:
         if self.loss not in ("1-n", "bce"):
@@ -47,6 +56,15 @@ class TrainConfig:
             raise InputError("train config: epochs, eval_every and batch_size must be >= 1")
         if self.supervision_ratio != "auto" and not 0.0 < float(self.supervision_ratio) <= 1.0:
             raise InputError("train config: supervision_ratio must be 'auto' or in (0, 1]")
+        if self.batching not in ("auto", "full", "mini"):
+            raise InputError(f"train config: batching must be 'auto', 'full' or 'mini', not {self.batching!r}")
+        if any(isinstance(k, bool) or not isinstance(k, int) or (k < 1 and k != -1) for k in self.fanouts):
+            raise InputError(f"train config: fanouts must be positive ints (or -1: all), got {list(self.fanouts)}")
+        if self.fanouts and len(self.fanouts) != self.model.num_layers:
+            raise InputError(f"train config: fanouts gives {len(self.fanouts)} values for "
+                             f"{self.model.num_layers} layers (one per layer)")
+        if self.memory_budget_gb < 0:
+            raise InputError("train config: memory_budget_gb must be >= 0 (0: detect)")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> "TrainConfig":
@@ -61,6 +79,8 @@ class TrainConfig:
             values["split_ratios"] = tuple(float(v) for v in values["split_ratios"])
         if "relations" in values:
             values["relations"] = tuple(values["relations"] or ())
+        if "fanouts" in values:
+            values["fanouts"] = tuple(values["fanouts"] or ())
         try:
             return cls(**values)
         except TypeError as e:
@@ -83,6 +103,7 @@ class TrainConfig:
         out = dataclasses.asdict(self)
         out["split_ratios"] = list(self.split_ratios)
         out["relations"] = list(self.relations)
+        out["fanouts"] = list(self.fanouts)
         return out
 
     def replace(self, **changes: Any) -> "TrainConfig":

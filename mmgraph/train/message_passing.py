@@ -14,7 +14,8 @@ from mmgraph.errors import InputError
 
 EdgeType = tuple[str, str, str]
 
-__all__ = ["REVERSE_PREFIX", "reverse_edge_type", "message_passing_edges", "disjoint_supervision"]
+__all__ = ["REVERSE_PREFIX", "reverse_edge_type", "message_passing_edges", "disjoint_supervision",
+           "epoch_edges"]
 
 REVERSE_PREFIX = "rev_"
 
@@ -80,3 +81,26 @@ def disjoint_supervision(train_idx: Tensor, *, supervision_ratio: float,
     supervision = train_idx[perm[:n_sup]]
     message = train_idx[perm[n_sup:]].sort().values
     return message, supervision
+
+
+def epoch_edges(splits: dict, relations: list[EdgeType], *, supervision_ratio: float,
+                generator: torch.Generator | None = None) -> tuple[dict[EdgeType, Tensor], dict[EdgeType, Tensor]]:
+    """One epoch's message positions of every edge type and supervision positions of every scored
+    relation (`disjoint_supervision` per relation; with ratio 1 every training edge does both,
+    for models that pass no messages). `splits` maps edge types to `EdgeSplit`s.
+
+    Example::
+
+        message_idx, supervision = epoch_edges(prepared.splits, prepared.relations, supervision_ratio=0.3)
+        edges = prepared.message_edges(message_idx)
+    """
+    message_idx, supervision = {}, {}
+    for et, split in splits.items():
+        if et in relations and supervision_ratio < 1.0:
+            message_idx[et], supervision[et] = disjoint_supervision(split.train, supervision_ratio=supervision_ratio,
+                                                                    generator=generator)
+        else:
+            message_idx[et] = split.train
+            if et in relations:
+                supervision[et] = split.train
+    return message_idx, supervision

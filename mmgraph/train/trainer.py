@@ -1,5 +1,8 @@
 """The training loop: full-batch message passing, disjoint supervision, early stopping, resume.
 
+`fit` picks full-batch or neighbour-sampled mini-batch training (`mmgraph.train.batching`) and
+dispatches each epoch to `_epoch_loss` here or to `mmgraph.train.minibatch`.
+
 One epoch: split the training edges of each scored relation into message-passing edges and
 supervision edges (disjoint, redrawn each epoch), embed every node from the message edges, and
 score the supervision edges (filtered 1-N cross-entropy in both directions, or BCE against
@@ -23,9 +26,12 @@ from torch import Tensor
 from mmgraph.eval.evaluate import evaluate_split
 from mmgraph.models import GraphSchema, LinkPredictor
 from mmgraph.nn.variational import KLSchedule
+from mmgraph.train import minibatch
+from mmgraph.train.batching import choose_batching, inference_bytes, memory_budget_bytes
 from mmgraph.train.config import TrainConfig
+from mmgraph.train.layerwise import embed_layerwise
 from mmgraph.train.losses import negative_sampling_loss, one_to_n_loss
-from mmgraph.train.message_passing import disjoint_supervision
+from mmgraph.train.message_passing import epoch_edges
 from mmgraph.train.negatives import filtered_negatives
 from mmgraph.train.prepare import PreparedGraph
 from mmgraph.utils import atomic_torch_save, progress
@@ -45,6 +51,7 @@ class TrainState:
     bad_evals: int = 0
     best_state: dict | None = None
     log_rows: list[dict] = field(default_factory=list)
+    batching: str = ""   # "full" | "mini" once chosen; a resumed run keeps the killed run's choice
 
 
 def build_model(config: TrainConfig, prepared: PreparedGraph) -> LinkPredictor:
@@ -74,12 +81,19 @@ def to_device(prepared: PreparedGraph, device: torch.device):
 
 @torch.no_grad()
 def embed_for_eval(model: LinkPredictor, prepared: PreparedGraph, device: torch.device,
-                   features: tuple[dict, dict] | None = None) -> dict[str, Tensor]:
+                   features: tuple[dict, dict] | None = None, *, layerwise: bool | None = None) -> dict[str, Tensor]:
     """Every node's embedding in eval mode, messages from all training edges.
 
     `features` is `to_device(prepared, device)` when the caller already holds it (the training loop).
+    `layerwise=True` embeds in bounded memory (`mmgraph.train.layerwise`, same result); None
+    chooses it when embedding the whole graph at once would not fit the memory budget.
     """
     x, m = features if features is not None else to_device(prepared, device)
+    if layerwise is None:
+        need = inference_bytes(prepared, model.config.channels, model.config.num_layers)
+        layerwise = need > memory_budget_bytes(device)
+    if layerwise:
+        return embed_layerwise(model, prepared, x, m)
     model.eval()
     edges = {et: ei.to(device) for et, ei in prepared.message_edges().items()}
     z, _ = model.embed(x, m, edges)
@@ -87,16 +101,8 @@ def embed_for_eval(model: LinkPredictor, prepared: PreparedGraph, device: torch.
 
 
 def _epoch_loss(model, optimizer, prepared, config, x, m, device, generator, kl_weight) -> tuple[float, float]:
-    ratio = supervision_ratio(config)
-    message_idx, supervision = {}, {}
-    for et, split in prepared.splits.items():
-        if et in prepared.relations and ratio < 1.0:
-            message_idx[et], supervision[et] = disjoint_supervision(split.train, supervision_ratio=ratio,
-                                                                    generator=generator)
-        else:
-            message_idx[et] = split.train
-            if et in prepared.relations:
-                supervision[et] = split.train
+    message_idx, supervision = epoch_edges(prepared.splits, prepared.relations,
+                                           supervision_ratio=supervision_ratio(config), generator=generator)
     edges = {et: ei.to(device) for et, ei in prepared.message_edges(message_idx).items()}
     # Relations that link the same node types train together (one 1-N product per group and step,
     # not one per relation: a knowledge graph's 46 relations cost one call). Each step embeds the
@@ -174,15 +180,20 @@ def fit(model: LinkPredictor, prepared: PreparedGraph, config: TrainConfig, *, d
         generator.set_state(resume_blob["generator"])
         torch.set_rng_state(resume_blob["torch_rng"])
     x, m = to_device(prepared, device)
+    mode, why = ((state.batching, "as chosen before the resume") if state.batching
+                 else choose_batching(prepared, config, device))
+    state.batching = mode
+    log.info("%s-batch training: %s", mode, why)
     schedule = KLSchedule(config.model.kl_weight, warmup_epochs=config.model.kl_warmup_epochs)
     start = time.perf_counter()
     bar = progress(range(state.epoch + 1, config.epochs + 1), desc="train", total=config.epochs - state.epoch,
                    unit="epoch")
     for epoch in bar:
-        loss, kl = _epoch_loss(model, optimizer, prepared, config, x, m, device, generator, schedule(epoch))
+        epoch_loss = _epoch_loss if mode == "full" else minibatch.minibatch_epoch_loss
+        loss, kl = epoch_loss(model, optimizer, prepared, config, x, m, device, generator, schedule(epoch))
         row = {"epoch": epoch, "loss": loss, "kl": kl}
         if epoch % config.eval_every == 0 or epoch == config.epochs:
-            z = embed_for_eval(model, prepared, device, (x, m))
+            z = embed_for_eval(model, prepared, device, (x, m), layerwise=mode == "mini")
             valid = evaluate_split(model, prepared, z, split="valid", with_classification=False)["overall"]
             row.update({f"valid_{k}": valid[k] for k in ("mrr", "hits@1", "hits@3", "hits@10")})
             if valid["mrr"] > state.best_mrr:
@@ -213,7 +224,8 @@ def save_checkpoint(path: Path, model: LinkPredictor, optimizer: torch.optim.Opt
         "generator": generator.get_state(),
         "torch_rng": torch.get_rng_state(),
         "state": {"epoch": state.epoch, "best_mrr": state.best_mrr, "best_epoch": state.best_epoch,
-                  "bad_evals": state.bad_evals, "best_state": state.best_state, "log_rows": state.log_rows},
+                  "bad_evals": state.bad_evals, "best_state": state.best_state, "log_rows": state.log_rows,
+                  "batching": state.batching},
     }
     atomic_torch_save(blob, path)
 
@@ -222,5 +234,6 @@ def load_checkpoint(path: Path) -> tuple[TrainState, dict]:
     blob = torch.load(path, map_location="cpu", weights_only=True)
     s = blob["state"]
     state = TrainState(epoch=s["epoch"], best_mrr=s["best_mrr"], best_epoch=s["best_epoch"],
-                       bad_evals=s["bad_evals"], best_state=s["best_state"], log_rows=s["log_rows"])
+                       bad_evals=s["bad_evals"], best_state=s["best_state"], log_rows=s["log_rows"],
+                       batching=s.get("batching", ""))
     return state, blob
