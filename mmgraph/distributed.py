@@ -87,6 +87,16 @@ class DistContext:
         start, stop = self.bounds(tensor.size(dim))
         return tensor.narrow(dim, start, stop - start)
 
+    def share_weight(self, n: int) -> float:
+        """`world_size * len(my share) / n`: a mean over my share of n items times this weight,
+        averaged over ranks (as DDP averages gradients), is the mean over all n, also when the
+        shares differ in size. 1.0 for one process.
+        """
+        if not self.distributed or n == 0:
+            return 1.0
+        start, stop = self.bounds(n)
+        return self.world_size * (stop - start) / n
+
     def broadcast(self, obj: Any) -> Any:
         """Rank 0's `obj` on every rank (any picklable object; the others pass anything).
 

@@ -116,8 +116,8 @@ def _epoch_loss(model, optimizer, prepared, config, x, m, device, generator, kl_
     total, total_kl = 0.0, 0.0
     for step in range(steps):
         model.train()
-        batch = [(rels, ctx.shard(which.tensor_split(steps)[step]).to(device),
-                  ctx.shard(pairs.tensor_split(steps, dim=1)[step], dim=1).to(device)) for rels, which, pairs in groups]
+        batch = [_share(ctx, rels, which.tensor_split(steps)[step], pairs.tensor_split(steps, dim=1)[step], device)
+                 for rels, which, pairs in groups]
         loss, kl = runner(lambda module: _step_loss(module, prepared, config, x, m, edges, batch, own_generator,
                                                     kl_weight))
         optimizer.zero_grad(set_to_none=True)
@@ -130,13 +130,18 @@ def _epoch_loss(model, optimizer, prepared, config, x, m, device, generator, kl_
     return total / steps, total_kl / steps
 
 
+def _share(ctx: distributed.DistContext, rels, which: Tensor, pairs: Tensor, device):
+    """This rank's share of a group's step batch, weighted so the ranks' mean is the batch mean."""
+    return rels, ctx.shard(which).to(device), ctx.shard(pairs, dim=1).to(device), ctx.share_weight(which.numel())
+
+
 def _step_loss(model, prepared, config, x, m, edges, batch, generator, kl_weight) -> tuple[Tensor, Tensor]:
-    """One step's loss on a batch of supervision edges `[(relations, which [B], pairs [2, B])]`."""
+    """One step's loss on supervision edges `[(relations, which [B], pairs [2, B], weight)]`."""
     z, kl = model.embed(x, m, edges)
     loss = kl_weight * kl
-    for rels, w, pair in batch:
+    for rels, w, pair, weight in batch:
         if w.numel():
-            loss = loss + _group_loss(model, prepared, config, rels, z, w, pair, generator)
+            loss = loss + weight * _group_loss(model, prepared, config, rels, z, w, pair, generator)
     return loss, kl
 
 
