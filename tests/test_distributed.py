@@ -1,4 +1,9 @@
-"""mmgraph.distributed helpers in one process: shares, weights, generators, the single-process path."""
+"""mmgraph.distributed helpers in one process: shares, weights, generators, the single-process path.
+
+The real 2-process runs (gloo, under torchrun) are tests/train/test_ddp.py and
+tests/data/test_sharded_build.py; failures that must reach every rank are checked here with a
+rank whose peer's message is given.
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -91,3 +96,24 @@ def test_setup_without_torchrun_is_one_process(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "two")
     with pytest.raises(InputError, match="WORLD_SIZE='two'"):
         distributed.setup(torch.device("cpu"))
+
+
+@dataclasses.dataclass(frozen=True)
+class RankOne(DistContext):
+    """Rank 1 of 2 whose broadcast delivers a fixed message from rank 0."""
+
+    from_main: object = None
+
+    def broadcast(self, obj):
+        return self.from_main
+
+
+def test_on_main_failures_reach_the_other_ranks():
+    rank0 = RankOne(rank=0, world_size=2, from_main=("input", "ignored: rank 0 raises its own"))
+    with pytest.raises(InputError, match="^taken$"):
+        rank0.on_main(lambda: (_ for _ in ()).throw(InputError("taken")))
+    with pytest.raises(InputError, match="output folder exists"):
+        RankOne(rank=1, world_size=2, from_main=("input", "out: output folder exists")).on_main(lambda: 1 / 0)
+    with pytest.raises(RuntimeError, match="rank 0 failed: ZeroDivisionError"):
+        RankOne(rank=1, world_size=2, from_main=("error", "ZeroDivisionError: division by zero")).on_main(lambda: 1)
+    assert RankOne(rank=1, world_size=2, from_main=("ok", 7)).on_main(lambda: 1 / 0) == 7

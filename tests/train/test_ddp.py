@@ -60,11 +60,3 @@ def test_two_processes_match_one(graph_dir, tmp_path):
         for key in ("mrr", "hits@1"):
             assert abs(ddp[split]["overall"][key] - single[split]["overall"][key]) <= 0.05, (split, key)
     assert single["test"]["overall"]["hits@1"] > 0.5  # it learned something worth comparing
-
-
-def test_rank_zero_input_error_stops_every_rank(graph_dir, tmp_path):
-    (tmp_path / "taken").mkdir()
-    result = torchrun(["train", str(graph_dir), "-o", "taken", "--epochs", "1", "--device", "cpu"], cwd=tmp_path)
-    assert result.returncode != 0
-    assert "output folder exists; pass --force" in result.stderr
-    assert not list(tmp_path.glob(".taken.partial*"))
