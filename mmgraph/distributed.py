@@ -252,8 +252,13 @@ def setup(device: torch.device, *, timeout_minutes: float = 30.0) -> DistContext
     else:
         import torch.distributed as dist
 
+        if ENV_RANK not in os.environ:
+            raise InputError(f"{ENV_WORLD}={world} but {ENV_RANK} is not set: launch with torchrun")
         rank, local_rank = int(os.environ[ENV_RANK]), int(os.environ.get(ENV_LOCAL_RANK, "0"))
         if device.type == "cuda":
+            if local_rank >= torch.cuda.device_count():
+                raise InputError(f"{ENV_LOCAL_RANK}={local_rank} but this machine has {torch.cuda.device_count()} "
+                                 "GPU(s): use --nproc-per-node up to that, or --device cpu")
             device = torch.device("cuda", local_rank)
             torch.cuda.set_device(device)
         if not dist.is_initialized():

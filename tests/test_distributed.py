@@ -96,6 +96,10 @@ def test_setup_without_torchrun_is_one_process(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "two")
     with pytest.raises(InputError, match="WORLD_SIZE='two'"):
         distributed.setup(torch.device("cpu"))
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.delenv("RANK", raising=False)
+    with pytest.raises(InputError, match="RANK is not set: launch with torchrun"):
+        distributed.setup(torch.device("cpu"))
 
 
 @dataclasses.dataclass(frozen=True)
