@@ -13,19 +13,25 @@ log = logging.getLogger("mmgraph")
 
 
 def cmd_build(args) -> int:
+    from mmgraph import distributed
     from mmgraph.data.builder import build_graph
     from mmgraph.data.graph import graph_summary
     from mmgraph.data.graph_io import write_graph
 
     out = Path(args.output)
-    if out.exists() and not args.force:  # fail before spending minutes on encoding
-        raise InputError(f"{out}: output folder exists; pass --force to replace it")
-    graph, report = build_graph(args.manifest, device=resolve_device(args.device), cache_dir=args.cache,
-                                skip_bad=args.skip_bad, num_workers=args.workers, batch_size=args.batch_size,
-                                return_report=True)
-    write_graph(graph, report, out, force=args.force)
+    with distributed.session(resolve_device(args.device)) as ctx:  # under torchrun: each rank encodes a share
+        ctx.on_main(lambda: _check_new_output(out, args.force))  # fail before spending minutes on encoding
+        graph, report = build_graph(args.manifest, device=ctx.device, cache_dir=args.cache,
+                                    skip_bad=args.skip_bad, num_workers=args.workers, batch_size=args.batch_size,
+                                    return_report=True)
+        ctx.on_main(lambda: write_graph(graph, report, out, force=args.force))
     log.info("%s", graph_summary(graph))
     return 0
+
+
+def _check_new_output(out: Path, force: bool) -> None:
+    if out.exists() and not force:
+        raise InputError(f"{out}: output folder exists; pass --force to replace it")
 
 
 def load_train_config(args):
@@ -43,15 +49,18 @@ def load_train_config(args):
 
 
 def cmd_train(args) -> int:
+    from mmgraph import distributed
     from mmgraph.eval.evaluate import metrics_table
     from mmgraph.train.run import train_run
 
     if args.init:
         raise InputError("--init: fine-tuning from a pretrained run is not available in this release yet")
     config = load_train_config(args)
-    metrics = train_run(args.graph_dir, args.output, config, device=resolve_device(args.device),
-                        force=args.force, resume=args.resume)
-    print(metrics_table(metrics["test"]))
+    with distributed.session(resolve_device(args.device)) as ctx:  # under torchrun: data-parallel
+        metrics = train_run(args.graph_dir, args.output, config, device=ctx.device,
+                            force=args.force, resume=args.resume)
+    if ctx.is_main:
+        print(metrics_table(metrics["test"]))
     return 0
 
 

@@ -97,15 +97,16 @@ def make_feature_encoder(manifest: Manifest, feature: PreparedFeature, device: t
 def encode_feature(manifest: Manifest, feature: PreparedFeature, num_nodes: int, *, device: torch.device,
                    cache, skip_bad: bool, num_workers: int, batch_size: int) -> EncodedColumn:
     """Encode one feature; rows past the table (featureless nodes from triples) get mask False."""
-    from mmgraph.encoders import BadItemError, encode_values
+    from mmgraph.encoders import BadItemError
+    from mmgraph.encoders.sharded import encode_values_sharded
 
     encoder = make_feature_encoder(manifest, feature, device)
     label = f"{feature.node_type}.{feature.name}"
     field_desc = f"field {label} ({_source(feature.spec)})"
     start = time.perf_counter()
     try:
-        out = encode_values(encoder, feature.values, batch_size=batch_size, num_workers=num_workers,
-                            cache=cache, skip_bad=skip_bad, desc=label, views=feature.spec.augment)
+        out = encode_values_sharded(encoder, feature.values, batch_size=batch_size, num_workers=num_workers,
+                                    cache=cache, skip_bad=skip_bad, desc=label, views=feature.spec.augment)
     except BadItemError as e:
         raise InputError(f"{e.value}: cannot decode ({e.reason}); table {feature.table}, "
                          f"row {e.row_index + 1}, {field_desc}") from e

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from mmgraph import distributed
 from mmgraph.eval.ranking import FilterIndex
 from mmgraph.train.batching import resolved_fanouts
 from mmgraph.train.layerwise import feature_rows
@@ -158,10 +159,16 @@ def minibatch_step_loss(model, prepared, config, sampler: HeteroNeighborSampler,
     return loss, kl, sub
 
 
-def minibatch_epoch_loss(model, optimizer, prepared, config, x, m, device, generator, kl_weight
-                         ) -> tuple[float, float]:
-    """One epoch of mini-batch steps; the same signature and result as the full-batch epoch."""
+def minibatch_epoch_loss(model, optimizer, prepared, config, x, m, device, generator, kl_weight,
+                         runner: distributed.StepRunner | None = None) -> tuple[float, float]:
+    """One epoch of mini-batch steps; the same signature and result as the full-batch epoch.
+
+    Under torchrun each rank takes its share of every batch's seed edges (`runner.ctx.shard`) and
+    samples and draws negatives with its own generator; DDP averages the gradients.
+    """
     from mmgraph.train.trainer import supervision_ratio
+
+    runner = runner or distributed.DistContext().wrap(model)
 
     message_idx, supervision = epoch_edges(prepared.splits, prepared.relations,
                                            supervision_ratio=supervision_ratio(config), generator=generator)
@@ -171,10 +178,20 @@ def minibatch_epoch_loss(model, optimizer, prepared, config, x, m, device, gener
     total, total_kl = 0.0, 0.0
     # a bar of its own only for long epochs (under the epoch bar of fit)
     steps = progress(batches, desc="steps", total=len(batches), unit="batch") if len(batches) >= 50 else batches
+    ctx, own_generator = runner.ctx, runner.ctx.generator_for_rank(generator)
     for which, pairs in steps:
         model.train()
-        link, kl, _ = minibatch_step_loss(model, prepared, config, sampler, which, pairs, x, m, filters, generator)
-        loss = link + kl_weight * kl
+        if which.numel() >= ctx.world_size:  # a batch smaller than the group: every rank takes it all
+            weight, which, pairs = ctx.share_weight(which.numel()), ctx.shard(which), ctx.shard(pairs, dim=1)
+        else:
+            weight = 1.0
+
+        def step(module, which=which, pairs=pairs, weight=weight):
+            link, kl, _ = minibatch_step_loss(module, prepared, config, sampler, which, pairs, x, m, filters,
+                                              own_generator)
+            return weight * link + kl_weight * kl, kl
+
+        loss, kl = runner(step)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.grad_clip > 0:

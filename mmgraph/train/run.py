@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from mmgraph import distributed
 from mmgraph.data.graph import edge_key
 from mmgraph.data.graph_io import load_graph
 from mmgraph.errors import InputError
@@ -67,23 +68,22 @@ def train_run(graph_dir: str | Path, out_dir: str | Path, config: TrainConfig, *
               force: bool = False, resume: bool = False) -> dict:
     """Train on GRAPH_DIR, write RUN_DIR, return {"valid": ..., "test": ...} metrics."""
     graph_dir, out_dir = Path(graph_dir).resolve(), Path(out_dir)
-    if out_dir.exists() and not force:
-        raise InputError(f"{out_dir}: output folder exists; pass --force to replace it")
     work = out_dir.parent / f".{out_dir.name}.partial"
     checkpoint = work / "checkpoint.pt"
-    if resume and not checkpoint.is_file():
-        raise InputError(f"--resume: no checkpoint of an interrupted run at {checkpoint}")
-    if not resume and work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True, exist_ok=True)
+    # Under torchrun only rank 0 touches RUN_DIR; its checks and checkpoint reach the others.
+    ctx = distributed.current()
+    ctx.on_main(lambda: _start_work_dir(out_dir, work, checkpoint, force=force, resume=resume))
 
     started = time.perf_counter()
     graph = load_graph(graph_dir)
     prepared = prepare_graph(graph, relations=config.relations, split_ratios=config.split_ratios, seed=config.seed,
                              use_features=config.use_features)
     model = build_model(config, prepared)
-    state, blob = (load_checkpoint(checkpoint) if resume else (None, None))
-    state = fit(model, prepared, config, device=device, checkpoint=checkpoint, state=state, resume_blob=blob)
+    state, blob = ctx.on_main(lambda: load_checkpoint(checkpoint) if resume else (None, None))
+    state = fit(model, prepared, config, device=device, checkpoint=checkpoint if ctx.is_main else None,
+                state=state, resume_blob=blob)
+    if not ctx.is_main:
+        return ctx.broadcast(None)
 
     z = embed_for_eval(model, prepared, device)
     metrics = {split: evaluate_split(model, prepared, z, split=split, seed=config.seed)
@@ -97,7 +97,17 @@ def train_run(graph_dir: str | Path, out_dir: str | Path, config: TrainConfig, *
     plot_curves(work / "curves.png", state.log_rows)
     checkpoint.unlink(missing_ok=True)
     replace_dir(work, out_dir)
-    return metrics
+    return ctx.broadcast(metrics)
+
+
+def _start_work_dir(out_dir: Path, work: Path, checkpoint: Path, *, force: bool, resume: bool) -> None:
+    if out_dir.exists() and not force:
+        raise InputError(f"{out_dir}: output folder exists; pass --force to replace it")
+    if resume and not checkpoint.is_file():
+        raise InputError(f"--resume: no checkpoint of an interrupted run at {checkpoint}")
+    if not resume and work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
 
 
 def run_extra(prepared: PreparedGraph, config: TrainConfig, graph_dir: Path, state, seconds: float) -> dict:

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from mmgraph import distributed
 from mmgraph.eval.evaluate import evaluate_split
 from mmgraph.models import GraphSchema, LinkPredictor
 from mmgraph.nn.variational import KLSchedule
@@ -100,7 +101,9 @@ def embed_for_eval(model: LinkPredictor, prepared: PreparedGraph, device: torch.
     return z
 
 
-def _epoch_loss(model, optimizer, prepared, config, x, m, device, generator, kl_weight) -> tuple[float, float]:
+def _epoch_loss(model, optimizer, prepared, config, x, m, device, generator, kl_weight,
+                runner: distributed.StepRunner | None = None) -> tuple[float, float]:
+    runner = runner or distributed.DistContext().wrap(model)
     message_idx, supervision = epoch_edges(prepared.splits, prepared.relations,
                                            supervision_ratio=supervision_ratio(config), generator=generator)
     edges = {et: ei.to(device) for et, ei in prepared.message_edges(message_idx).items()}
@@ -114,15 +117,15 @@ def _epoch_loss(model, optimizer, prepared, config, x, m, device, generator, kl_
         order = torch.randperm(which.numel(), generator=generator)
         groups.append((rels, which[order], pairs[:, order]))
     steps = max(1, max(-(-w.numel() // config.batch_size) for _, w, _ in groups))
+    # Under torchrun each rank takes its share of every step's supervision edges (same messages).
+    ctx, own_generator = runner.ctx, runner.ctx.generator_for_rank(generator)
     total, total_kl = 0.0, 0.0
     for step in range(steps):
         model.train()
-        z, kl = model.embed(x, m, edges)
-        loss = kl_weight * kl
-        for rels, which, pairs in groups:
-            w, pair = which.tensor_split(steps)[step].to(device), pairs.tensor_split(steps, dim=1)[step].to(device)
-            if w.numel():
-                loss = loss + _group_loss(model, prepared, config, rels, z, w, pair, generator)
+        batch = [_share(ctx, rels, which.tensor_split(steps)[step], pairs.tensor_split(steps, dim=1)[step], device)
+                 for rels, which, pairs in groups]
+        loss, kl = runner(lambda module: _step_loss(module, prepared, config, x, m, edges, batch, own_generator,
+                                                    kl_weight))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.grad_clip > 0:
@@ -131,6 +134,21 @@ def _epoch_loss(model, optimizer, prepared, config, x, m, device, generator, kl_
         total += float(loss.detach())
         total_kl += float(kl.detach())
     return total / steps, total_kl / steps
+
+
+def _share(ctx: distributed.DistContext, rels, which: Tensor, pairs: Tensor, device):
+    """This rank's share of a group's step batch, weighted so the ranks' mean is the batch mean."""
+    return rels, ctx.shard(which).to(device), ctx.shard(pairs, dim=1).to(device), ctx.share_weight(which.numel())
+
+
+def _step_loss(model, prepared, config, x, m, edges, batch, generator, kl_weight) -> tuple[Tensor, Tensor]:
+    """One step's loss on supervision edges `[(relations, which [B], pairs [2, B], weight)]`."""
+    z, kl = model.embed(x, m, edges)
+    loss = kl_weight * kl
+    for rels, w, pair, weight in batch:
+        if w.numel():
+            loss = loss + weight * _group_loss(model, prepared, config, rels, z, w, pair, generator)
+    return loss, kl
 
 
 def relation_groups(relations: list[EdgeType]) -> dict[tuple[str, str], list[EdgeType]]:
@@ -180,8 +198,10 @@ def fit(model: LinkPredictor, prepared: PreparedGraph, config: TrainConfig, *, d
         generator.set_state(resume_blob["generator"])
         torch.set_rng_state(resume_blob["torch_rng"])
     x, m = to_device(prepared, device)
-    mode, why = ((state.batching, "as chosen before the resume") if state.batching
-                 else choose_batching(prepared, config, device))
+    ctx = distributed.current()
+    runner = ctx.wrap(model)  # after any resumed weights: DDP starts every rank from rank 0's
+    mode, why = ctx.broadcast((state.batching, "as chosen before the resume") if state.batching
+                              else choose_batching(prepared, config, device))  # rank 0's choice for all
     state.batching = mode
     log.info("%s-batch training: %s", mode, why)
     schedule = KLSchedule(config.model.kl_weight, warmup_epochs=config.model.kl_warmup_epochs)
@@ -190,9 +210,10 @@ def fit(model: LinkPredictor, prepared: PreparedGraph, config: TrainConfig, *, d
                    unit="epoch")
     for epoch in bar:
         epoch_loss = _epoch_loss if mode == "full" else minibatch.minibatch_epoch_loss
-        loss, kl = epoch_loss(model, optimizer, prepared, config, x, m, device, generator, schedule(epoch))
+        loss, kl = ctx.mean(*epoch_loss(model, optimizer, prepared, config, x, m, device, generator,
+                                        schedule(epoch), runner))
         row = {"epoch": epoch, "loss": loss, "kl": kl}
-        if epoch % config.eval_every == 0 or epoch == config.epochs:
+        if (epoch % config.eval_every == 0 or epoch == config.epochs) and ctx.is_main:
             z = embed_for_eval(model, prepared, device, (x, m), layerwise=mode == "mini")
             valid = evaluate_split(model, prepared, z, split="valid", with_classification=False)["overall"]
             row.update({f"valid_{k}": valid[k] for k in ("mrr", "hits@1", "hits@3", "hits@10")})
@@ -207,10 +228,11 @@ def fit(model: LinkPredictor, prepared: PreparedGraph, config: TrainConfig, *, d
         state.epoch = epoch
         if checkpoint is not None:
             save_checkpoint(checkpoint, model, optimizer, state, generator)
-        if state.bad_evals >= config.patience:
+        if ctx.broadcast(state.bad_evals >= config.patience):  # rank 0 decides for all: none waits alone
             log.info("early stop at epoch %d (best valid mrr %.4f at epoch %d)", epoch, state.best_mrr,
                      state.best_epoch)
             break
+    state = ctx.broadcast(state)
     if state.best_state is not None:
         model.load_state_dict(state.best_state)
     return state
