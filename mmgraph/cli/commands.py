@@ -49,7 +49,7 @@ def cmd_train(args) -> int:
         raise InputError("--init: fine-tuning from a pretrained run is not available in this release yet")
     config = load_train_config(args)
     metrics = train_run(args.graph_dir, args.output, config, device=resolve_device(args.device),
-                        force=args.force, resume=args.resume)
+                        force=args.force, resume=args.resume, distill_from=getattr(args, "distill_from", None))
     print(metrics_table(metrics["test"]))
     return 0
 

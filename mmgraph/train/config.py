@@ -21,6 +21,12 @@ class TrainConfig:
     so the model never learns to read an edge off its own message); "auto" uses 0.3 when the model
     passes messages and 1.0 (every edge supervises) when it does not. `use_features=False` drops
     every media feature (the learned-embeddings-only ablation).
+
+    Cold start (mmgraph.train.inductive): `inductive` holds that share of each scored relation's
+    source nodes out of the training graph (their training edges validate); `cold_start_ratio` is
+    the share of supervised source nodes that lose every message edge in each step. Distillation
+    (mmgraph.train.distill, `--distill-from`): the label loss is mixed with `distill_weight` times
+    the KL between the teacher's and the student's 1-N distributions at `distill_temperature`.
     """
 
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -39,6 +45,10 @@ class TrainConfig:
     relations: tuple[str, ...] = ()
     use_features: bool = True      # False: the ablation with learned embeddings only
     grad_clip: float = 1.0
+    inductive: float = 0.0         # share of source nodes held out of the training graph
+    cold_start_ratio: float = 0.0  # share of supervised nodes embedded without edges each step
+    distill_weight: float = 0.5    # with --distill-from: weight of the teacher's loss
+    distill_temperature: float = 2.0
 
     def __post_init__(self) -> None:
         if self.loss not in ("1-n", "bce"):
@@ -47,6 +57,11 @@ class TrainConfig:
             raise InputError("train config: epochs, eval_every and batch_size must be >= 1")
         if self.supervision_ratio != "auto" and not 0.0 < float(self.supervision_ratio) <= 1.0:
             raise InputError("train config: supervision_ratio must be 'auto' or in (0, 1]")
+        for name in ("inductive", "cold_start_ratio"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise InputError(f"train config: {name} must lie in [0, 1), got {getattr(self, name)}")
+        if not 0.0 <= self.distill_weight <= 1.0 or self.distill_temperature <= 0:
+            raise InputError("train config: distill_weight must lie in [0, 1] and distill_temperature be > 0")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> "TrainConfig":

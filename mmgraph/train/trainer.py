@@ -24,10 +24,11 @@ from mmgraph.eval.evaluate import evaluate_split
 from mmgraph.models import GraphSchema, LinkPredictor
 from mmgraph.nn.variational import KLSchedule
 from mmgraph.train.config import TrainConfig
+from mmgraph.train.inductive import cold_start_messages
 from mmgraph.train.losses import negative_sampling_loss, one_to_n_loss
 from mmgraph.train.message_passing import disjoint_supervision
 from mmgraph.train.negatives import filtered_negatives
-from mmgraph.train.prepare import PreparedGraph
+from mmgraph.train.prepare import PreparedGraph, feature_derived_edge_types
 from mmgraph.utils import atomic_torch_save, progress
 
 EdgeType = tuple[str, str, str]
@@ -86,7 +87,8 @@ def embed_for_eval(model: LinkPredictor, prepared: PreparedGraph, device: torch.
     return z
 
 
-def _epoch_loss(model, optimizer, prepared, config, x, m, device, generator, kl_weight) -> tuple[float, float]:
+def _epoch_loss(model, optimizer, prepared, config, x, m, device, generator, kl_weight,
+                teacher=None) -> tuple[float, float]:
     ratio = supervision_ratio(config)
     message_idx, supervision = {}, {}
     for et, split in prepared.splits.items():
@@ -97,6 +99,10 @@ def _epoch_loss(model, optimizer, prepared, config, x, m, device, generator, kl_
             message_idx[et] = split.train
             if et in prepared.relations:
                 supervision[et] = split.train
+    if config.cold_start_ratio > 0:  # some supervised nodes lose every edge: features alone
+        message_idx, _ = cold_start_messages(message_idx, supervision, prepared.edge_index,
+                                             ratio=config.cold_start_ratio, generator=generator,
+                                             keep=frozenset(feature_derived_edge_types(prepared.graph)))
     edges = {et: ei.to(device) for et, ei in prepared.message_edges(message_idx).items()}
     # Relations that link the same node types train together (one 1-N product per group and step,
     # not one per relation: a knowledge graph's 46 relations cost one call). Each step embeds the
@@ -116,7 +122,10 @@ def _epoch_loss(model, optimizer, prepared, config, x, m, device, generator, kl_
         for rels, which, pairs in groups:
             w, pair = which.tensor_split(steps)[step].to(device), pairs.tensor_split(steps, dim=1)[step].to(device)
             if w.numel():
-                loss = loss + _group_loss(model, prepared, config, rels, z, w, pair, generator)
+                part = _group_loss(model, prepared, config, rels, z, w, pair, generator)
+                if teacher is not None:
+                    part = teacher.mix(part, model, rels, z, w, pair)
+                loss = loss + part
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.grad_clip > 0:
@@ -160,9 +169,12 @@ def _link_loss(model, prepared, config, et, z, pair: Tensor, generator) -> Tenso
 
 
 def fit(model: LinkPredictor, prepared: PreparedGraph, config: TrainConfig, *, device: torch.device,
-        checkpoint: Path | None = None, state: TrainState | None = None, resume_blob: dict | None = None
-        ) -> TrainState:
-    """Train in place; returns the final state with the best weights loaded into `model`."""
+        checkpoint: Path | None = None, state: TrainState | None = None, resume_blob: dict | None = None,
+        teacher=None) -> TrainState:
+    """Train in place; returns the final state with the best weights loaded into `model`.
+
+    `teacher` (a `mmgraph.train.distill.Teacher`) mixes its distillation loss into each group's loss.
+    """
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed + 1)
     model.to(device)
@@ -179,7 +191,8 @@ def fit(model: LinkPredictor, prepared: PreparedGraph, config: TrainConfig, *, d
     bar = progress(range(state.epoch + 1, config.epochs + 1), desc="train", total=config.epochs - state.epoch,
                    unit="epoch")
     for epoch in bar:
-        loss, kl = _epoch_loss(model, optimizer, prepared, config, x, m, device, generator, schedule(epoch))
+        loss, kl = _epoch_loss(model, optimizer, prepared, config, x, m, device, generator, schedule(epoch),
+                               teacher=teacher)
         row = {"epoch": epoch, "loss": loss, "kl": kl}
         if epoch % config.eval_every == 0 or epoch == config.epochs:
             z = embed_for_eval(model, prepared, device, (x, m))
