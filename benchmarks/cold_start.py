@@ -6,16 +6,19 @@ trained with the demo settings, varied per row below; then the takes 0-15 of spe
 through the real `predict --items` path (`mmgraph.eval.predict.predict_items`). Hits@1 is the
 share of lucas's clips whose top-1 word is the spoken digit, MRR the mean of 1 / its rank.
 
+New clips join the graph by their `similar_sound` kNN edges (`mmgraph.eval.cold_start`).
 Rows (each over the given seeds; mean and spread):
-- `demo`: the demo settings as they are (transductive, messages over every edge type);
-- `inductive`: the same plus `inductive` (held-out clips leave the training graph) and
-  `cold_start_ratio` (supervised clips lose all their edges in each step: features alone);
+- `demo`: the demo settings as they are;
+- `cold_start`: the same plus `cold_start_ratio: 0.3` (in each step 30 % of the supervised clips
+  keep only their kNN edges, as a new clip has);
+- `inductive`: plus `inductive: 0.1` as well (10 % of the training clips leave the training graph;
+  their links validate, so early stopping watches cold-start quality);
 - `learned_only`: no media features (learned embeddings only): a new clip has nothing to go on;
-- `distilled_student` / `student`: a feature-only student (`num_layers: 0`) with and without
-  `--distill-from` the `inductive` teacher (full runs only).
+- `student` / `distilled_student`: a feature-only student (`num_layers: 0`) without and with
+  `--distill-from` the `cold_start` teacher of the same seed (full runs only).
 
     python benchmarks/cold_start.py --seeds 0,1,2 --json cold_start.json
-    python benchmarks/cold_start.py --quick          # one seed, fewer epochs
+    python benchmarks/cold_start.py --seeds 0 --quick    # 60 epochs, no student rows
 
 The lead's benchmarks/transfer.py calls `measure_cold_start(seeds=..., quick=..., work=...)`.
 """
@@ -39,7 +42,8 @@ HELD_OUT_SPEAKER = "lucas"
 # Variants of the demo's settings (mmgraph.cli.demo.DEMO_TRAIN); nested "model" keys are merged.
 VARIANTS: dict[str, dict] = {
     "demo": {},
-    "inductive": {"inductive": 0.2, "cold_start_ratio": 0.5},
+    "cold_start": {"cold_start_ratio": 0.3},
+    "inductive": {"inductive": 0.1, "cold_start_ratio": 0.3},
     "learned_only": {"use_features": False},
 }
 STUDENT = {"model": {"num_layers": 0}}
@@ -135,9 +139,9 @@ def measure_cold_start(*, seeds: list[int], quick: bool, work: Path,
             if name in ("student", "distilled_student"):
                 settings = settings_for(STUDENT, epochs=epochs)
                 if name == "distilled_student":
-                    teacher = work / f"inductive-{seed}"
+                    teacher = work / f"cold_start-{seed}"
                     if not (teacher / "model.pt").is_file():
-                        _train(graph_dir, teacher, settings_for(VARIANTS["inductive"], epochs=epochs), seed)
+                        _train(graph_dir, teacher, settings_for(VARIANTS["cold_start"], epochs=epochs), seed)
                     settings = {**settings, "distill_weight": 0.5, "distill_temperature": 2.0}
             else:
                 settings = settings_for(VARIANTS[name], epochs=epochs)
@@ -155,7 +159,7 @@ def measure_cold_start(*, seeds: list[int], quick: bool, work: Path,
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
-    parser.add_argument("--quick", action="store_true", help="one seed's worth of epochs: 60 instead of 200")
+    parser.add_argument("--quick", action="store_true", help="60 epochs instead of the demo's 200, no student rows")
     parser.add_argument("--only", default=None, help="comma-separated variants")
     parser.add_argument("--work", type=Path, default=Path("/tmp/mmgraph-cold-start"))
     parser.add_argument("--json", type=Path, help="write the rows to this file")
