@@ -9,6 +9,7 @@ share of lucas's clips whose top-1 word is the spoken digit, MRR the mean of 1 /
 New clips join the graph by their `similar_sound` kNN edges (`mmgraph.eval.cold_start`).
 Rows (each over the given seeds; mean and spread):
 - `demo`: the demo settings as they are;
+- `demo_edgeless`: the same runs, new clips embedded with no edge at all (features only);
 - `cold_start`: the same plus `cold_start_ratio: 0.3` (in each step 30 % of the supervised clips
   keep only their kNN edges, as a new clip has);
 - `inductive`: plus `inductive: 0.1` as well (10 % of the training clips leave the training graph;
@@ -83,12 +84,12 @@ def build_demo_graph(work: Path) -> Path:
     return graph_dir
 
 
-def cold_start_scores(run_dir: Path, table: Path) -> dict[str, float]:
+def cold_start_scores(run_dir: Path, table: Path, *, join_graph: bool = True) -> dict[str, float]:
     """Hits@1 and MRR of the spoken digit among the 10 words, through `predict_items`."""
     from mmgraph.eval.predict import predict_items
     from mmgraph.train.run import load_run
 
-    result = predict_items(load_run(run_dir), table, "clip", "says", k=len(WORDS))
+    result = predict_items(load_run(run_dir), table, "clip", "says", k=len(WORDS), join_graph=join_graph)
     ranks = []
     for row in result["results"]:
         truth = WORDS[int(row["source"].split("_")[0])]
@@ -129,7 +130,8 @@ def measure_cold_start(*, seeds: list[int], quick: bool, work: Path,
     graph_dir = build_demo_graph(work)
     table = write_items_table(work / "items")
     epochs = 60 if quick else None
-    names = variants or (list(VARIANTS) + ([] if quick else ["student", "distilled_student"]))
+    names = variants or (["demo", "demo_edgeless"] + list(VARIANTS)[1:]
+                         + ([] if quick else ["student", "distilled_student"]))
     rows = []
     for name in names:
         started, per_seed = time.perf_counter(), []
@@ -144,9 +146,15 @@ def measure_cold_start(*, seeds: list[int], quick: bool, work: Path,
                         _train(graph_dir, teacher, settings_for(VARIANTS["cold_start"], epochs=epochs), seed)
                     settings = {**settings, "distill_weight": 0.5, "distill_temperature": 2.0}
             else:
-                settings = settings_for(VARIANTS[name], epochs=epochs)
-            metrics = _train(graph_dir, run_dir, settings, seed, distill_from=teacher)
-            scores = cold_start_scores(run_dir, table)
+                settings = settings_for(VARIANTS.get(name, {}), epochs=epochs)
+            if name == "demo_edgeless":  # the demo's runs, new clips given no edge at all
+                run_dir = work / f"demo-{seed}"
+                if not (run_dir / "model.pt").is_file():
+                    _train(graph_dir, run_dir, settings, seed)
+                metrics = json.loads((run_dir / "metrics.json").read_text())
+            else:
+                metrics = _train(graph_dir, run_dir, settings, seed, distill_from=teacher)
+            scores = cold_start_scores(run_dir, table, join_graph=name != "demo_edgeless")
             scores["test_hits@1"] = metrics["test"]["relations"]["clip|says|word"]["hits@1"]
             scores["seed"] = seed
             per_seed.append(scores)

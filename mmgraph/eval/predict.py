@@ -76,11 +76,12 @@ def predict_node(run, node: str, relation: str, k: int = 10) -> dict:
 
 
 def predict_items(run, table: str | Path, node_type: str, relation: str, k: int = 10, *,
-                  device: torch.device | None = None) -> dict:
+                  device: torch.device | None = None, join_graph: bool = True) -> dict:
     """Encode the rows of TABLE as new nodes of `node_type` and link them (cold start).
 
     Where the graph has a kNN relation on the type's features, each item joins the graph by its
-    nearest neighbours (`mmgraph.eval.cold_start.embed_in_graph`); otherwise it has no edges.
+    nearest neighbours (`mmgraph.eval.cold_start.embed_in_graph`); otherwise (or with
+    `join_graph=False`) it has no edges.
     """
     from mmgraph.data.features import feature_values
     from mmgraph.data.manifest import FeatureSpec
@@ -110,7 +111,7 @@ def predict_items(run, table: str | Path, node_type: str, relation: str, k: int 
         x[name], mask[name] = encoded.x, encoded.mask
     from mmgraph.eval.cold_start import embed_in_graph
 
-    z_new = embed_in_graph(run, node_type, x, mask, len(item_ids), device=device)
+    z_new = embed_in_graph(run, node_type, x, mask, len(item_ids), device=device) if join_graph else None
     if z_new is None:  # no kNN relation to join the graph by: features alone
         z_new = embed_new_nodes(run.model, node_type, x, mask, len(item_ids), device=device)
     run.model.cpu()
