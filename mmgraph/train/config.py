@@ -24,7 +24,8 @@ class TrainConfig:
 
     Cold start (mmgraph.train.inductive): `inductive` holds that share of each scored relation's
     source nodes out of the training graph (their training edges validate); `cold_start_ratio` is
-    the share of supervised source nodes that lose every message edge in each step. Distillation
+    the share of supervised source nodes that lose every message edge but their feature-derived
+    kNN ones in each step (what a brand-new item has). Distillation
     (mmgraph.train.distill, `--distill-from`): the label loss is mixed with `distill_weight` times
     the KL between the teacher's and the student's 1-N distributions at `distill_temperature`.
     """
@@ -46,7 +47,7 @@ class TrainConfig:
     use_features: bool = True      # False: the ablation with learned embeddings only
     grad_clip: float = 1.0
     inductive: float = 0.0         # share of source nodes held out of the training graph
-    cold_start_ratio: float = 0.0  # share of supervised nodes embedded without edges each step
+    cold_start_ratio: float = 0.0  # share of supervised nodes left with kNN edges only, each step
     distill_weight: float = 0.5    # with --distill-from: weight of the teacher's loss
     distill_temperature: float = 2.0
 

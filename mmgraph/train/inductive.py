@@ -10,7 +10,10 @@ learnt that case. Two pure functions make training see it:
   touching them, of any relation, is a training or message edge.
 - `cold_start_messages` (TrainConfig `cold_start_ratio`): in each epoch, a share of the nodes
   whose edges are supervised loses every message edge, so their supervised links are predicted
-  from their own features only (the feature-only path gets a loss of its own).
+  from their own features (and, where kept, their feature-derived kNN edges) only.
+
+Both leave the `keep` edge types whole: the kNN relations the builder derives from features,
+which `mmgraph.eval.cold_start` gives a brand-new item too.
 """
 from __future__ import annotations
 
@@ -50,9 +53,9 @@ def hold_out_nodes(edge_index: dict[EdgeType, Tensor], splits: dict[EdgeType, Ed
     """Hold a share of each scored relation's source nodes out of the training graph.
 
     Per source node type, `fraction` of the nodes with training edges in the scored relations of
-    that type are drawn (`inductive_split` over those edges). Their training edges move to the
-    validation split; every other edge touching them (any relation, either end) leaves the
-    training positions, so no message and no supervision ever reaches them. Valid and test
+    that type are drawn (`inductive_split` over those edges). The scored training edges they are
+    the source of move to the validation split; every other edge touching them (any relation,
+    either end) leaves the training positions, so no message and no supervision ever reaches them. Valid and test
     edges are left where they were. Edge types in `keep` are left whole: the kNN relations the
     builder derives from features, which a new item gets too (`mmgraph.eval.cold_start`).
 
