@@ -57,8 +57,8 @@ def cmd_train(args) -> int:
         raise InputError("--init: fine-tuning from a pretrained run is not available in this release yet")
     config = load_train_config(args)
     with distributed.session(resolve_device(args.device)) as ctx:  # under torchrun: data-parallel
-        metrics = train_run(args.graph_dir, args.output, config, device=ctx.device,
-                            force=args.force, resume=args.resume)
+        metrics = train_run(args.graph_dir, args.output, config, device=ctx.device, force=args.force,
+                            resume=args.resume, distill_from=getattr(args, "distill_from", None))
     if ctx.is_main:
         print(metrics_table(metrics["test"]))
     return 0

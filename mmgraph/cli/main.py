@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--device", default="auto")
     p.add_argument("--init", default=None, metavar="RUN_DIR", help="start from a pretrained run")
+    p.add_argument("--distill-from", default=None, metavar="TEACHER_RUN_DIR",
+                   help="learn from a teacher run's scores on the same graph (distillation)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run of the same RUN_DIR")
     p.add_argument("--force", action="store_true")
     _common(p)

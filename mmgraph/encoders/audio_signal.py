@@ -124,6 +124,19 @@ def dct_matrix(n_mfcc: int, n_mels: int) -> torch.Tensor:
     return m.float()
 
 
+@functools.lru_cache(maxsize=16)
+def cepstral_lifter(n_mfcc: int, lifter: int) -> torch.Tensor:
+    """HTK's sinusoidal lifter `1 + (L/2) sin(pi k / L)` over coefficients k = 0..n_mfcc-1 ([n_mfcc]).
+
+    It raises the middle coefficients (formant detail) against c1-c2 (spectral tilt, which varies
+    most between speakers and microphones); `lifter = 0` gives all ones.
+    """
+    k = torch.arange(n_mfcc, dtype=torch.float64)
+    if lifter <= 0:
+        return torch.ones(n_mfcc)
+    return (1.0 + lifter / 2.0 * torch.sin(math.pi * k / lifter)).float()
+
+
 def pad_batch(waves: list[np.ndarray], n_fft: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Reflect-pad each clip by n_fft//2 on its own, then zero-pad to a common length.
 

@@ -76,8 +76,13 @@ def predict_node(run, node: str, relation: str, k: int = 10) -> dict:
 
 
 def predict_items(run, table: str | Path, node_type: str, relation: str, k: int = 10, *,
-                  device: torch.device | None = None) -> dict:
-    """Encode the rows of TABLE as new nodes of `node_type` (no edges: cold start) and link them."""
+                  device: torch.device | None = None, join_graph: bool = True) -> dict:
+    """Encode the rows of TABLE as new nodes of `node_type` and link them (cold start).
+
+    Where the graph has a kNN relation on the type's features, each item joins the graph by its
+    nearest neighbours (`mmgraph.eval.cold_start.embed_in_graph`); otherwise (or with
+    `join_graph=False`) it has no edges.
+    """
     from mmgraph.data.features import feature_values
     from mmgraph.data.manifest import FeatureSpec
     from mmgraph.data.tables import read_table
@@ -104,7 +109,11 @@ def predict_items(run, table: str | Path, node_type: str, relation: str, k: int 
             raise InputError(f"{e.value}: cannot decode ({e.reason}); table {table.path}, row {e.row_index + 1}, "
                              f"feature {name}") from e
         x[name], mask[name] = encoded.x, encoded.mask
-    z_new = embed_new_nodes(run.model, node_type, x, mask, len(item_ids), device=device)
+    from mmgraph.eval.cold_start import embed_in_graph
+
+    z_new = embed_in_graph(run, node_type, x, mask, len(item_ids), device=device) if join_graph else None
+    if z_new is None:  # no kNN relation to join the graph by: features alone
+        z_new = embed_new_nodes(run.model, node_type, x, mask, len(item_ids), device=device)
     run.model.cpu()
     top = _top_k(run, et, side, z_new, run.embeddings(), k)
     return _result(et, item_ids, top)

@@ -27,6 +27,12 @@ class TrainConfig:
     `mmgraph.train.batching`); "auto" picks full-batch when its estimated activation memory fits
     `memory_budget_gb` (0: half the available RAM, or 80 % of free CUDA memory). `fanouts=()`
     means 10 per layer.
+    Cold start (mmgraph.train.inductive): `inductive` holds that share of each scored relation's
+    source nodes out of the training graph (their training edges validate); `cold_start_ratio` is
+    the share of supervised source nodes that lose every message edge but their feature-derived
+    kNN ones in each step (what a brand-new item has). Distillation
+    (mmgraph.train.distill, `--distill-from`): the label loss is mixed with `distill_weight` times
+    the KL between the teacher's and the student's 1-N distributions at `distill_temperature`.
     """
 
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -48,6 +54,10 @@ class TrainConfig:
     batching: str = "auto"         # auto | full | mini
     fanouts: tuple[int, ...] = ()  # mini-batch in-neighbours per layer; () = 10 per layer
     memory_budget_gb: float = 0.0  # "auto" batching's budget; 0 = detect
+    inductive: float = 0.0         # share of source nodes held out of the training graph
+    cold_start_ratio: float = 0.0  # share of supervised nodes left with kNN edges only, each step
+    distill_weight: float = 0.5    # with --distill-from: weight of the teacher's loss
+    distill_temperature: float = 2.0
 
     def __post_init__(self) -> None:
         if self.loss not in ("1-n", "bce"):
@@ -65,6 +75,11 @@ class TrainConfig:
                              f"{self.model.num_layers} layers (one per layer)")
         if self.memory_budget_gb < 0:
             raise InputError("train config: memory_budget_gb must be >= 0 (0: detect)")
+        for name in ("inductive", "cold_start_ratio"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise InputError(f"train config: {name} must lie in [0, 1), got {getattr(self, name)}")
+        if not 0.0 <= self.distill_weight <= 1.0 or self.distill_temperature <= 0:
+            raise InputError("train config: distill_weight must lie in [0, 1] and distill_temperature be > 0")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> "TrainConfig":

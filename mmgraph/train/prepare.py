@@ -83,8 +83,12 @@ def resolve_relations(graph: HeteroData, names: tuple[str, ...] | list[str]) -> 
 
 def prepare_graph(graph: HeteroData, *, relations=(), split_ratios=(0.85, 0.05, 0.10),
                   seed: int = 0, splits: dict[EdgeType, EdgeSplit] | None = None,
-                  use_features: bool = True) -> PreparedGraph:
-    """Fix the splits (the graph's own split column where it has one, else a seeded random one)."""
+                  use_features: bool = True, inductive: float = 0.0) -> PreparedGraph:
+    """Fix the splits (the graph's own split column where it has one, else a seeded random one).
+
+    `inductive > 0` then holds that share of the scored relations' source nodes out of the
+    training graph (`mmgraph.train.inductive.hold_out_nodes`); given `splits` are used as they are.
+    """
     scored = resolve_relations(graph, relations)
     generator = torch.Generator().manual_seed(seed)
     edge_index = {et: graph[et].edge_index.long() for et in graph.edge_types if graph[et].num_edges > 0}
@@ -103,6 +107,11 @@ def prepare_graph(graph: HeteroData, *, relations=(), split_ratios=(0.85, 0.05, 
                 splits[et] = EdgeSplit(every, every[:0], every[:0])
             else:
                 splits[et] = split_edges(ei.size(1), split=given, ratios=split_ratios, generator=generator)
+        if inductive > 0:
+            from mmgraph.train.inductive import hold_out_nodes
+
+            _, splits = hold_out_nodes(edge_index, splits, scored, num_nodes, fraction=inductive,
+                                       keep=frozenset(feature_derived_edge_types(graph)), generator=generator)
     filters, train_filters = {}, {}
     for et in scored:
         ei = edge_index[et]

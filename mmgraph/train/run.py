@@ -65,8 +65,12 @@ def load_run(run_dir: str | Path) -> Run:
 
 
 def train_run(graph_dir: str | Path, out_dir: str | Path, config: TrainConfig, *, device: torch.device,
-              force: bool = False, resume: bool = False) -> dict:
-    """Train on GRAPH_DIR, write RUN_DIR, return {"valid": ..., "test": ...} metrics."""
+              force: bool = False, resume: bool = False, distill_from: str | Path | None = None) -> dict:
+    """Train on GRAPH_DIR, write RUN_DIR, return {"valid": ..., "test": ...} metrics.
+
+    `distill_from`: a run trained on the same graph whose scores teach this one
+    (`mmgraph.train.distill`, weighted by `config.distill_weight`).
+    """
     graph_dir, out_dir = Path(graph_dir).resolve(), Path(out_dir)
     work = out_dir.parent / f".{out_dir.name}.partial"
     checkpoint = work / "checkpoint.pt"
@@ -77,11 +81,17 @@ def train_run(graph_dir: str | Path, out_dir: str | Path, config: TrainConfig, *
     started = time.perf_counter()
     graph = load_graph(graph_dir)
     prepared = prepare_graph(graph, relations=config.relations, split_ratios=config.split_ratios, seed=config.seed,
-                             use_features=config.use_features)
+                             use_features=config.use_features, inductive=config.inductive)
+    teacher = None
+    if distill_from is not None:
+        from mmgraph.train.distill import Teacher
+
+        teacher = Teacher.from_run(load_run(distill_from), prepared, weight=config.distill_weight,
+                                   temperature=config.distill_temperature, device=device)
     model = build_model(config, prepared)
     state, blob = ctx.on_main(lambda: load_checkpoint(checkpoint) if resume else (None, None))
     state = fit(model, prepared, config, device=device, checkpoint=checkpoint if ctx.is_main else None,
-                state=state, resume_blob=blob)
+                state=state, resume_blob=blob, teacher=teacher)
     if not ctx.is_main:
         return ctx.broadcast(None)
 
@@ -89,6 +99,8 @@ def train_run(graph_dir: str | Path, out_dir: str | Path, config: TrainConfig, *
     metrics = {split: evaluate_split(model, prepared, z, split=split, seed=config.seed)
                for split in ("valid", "test")}
     extra = run_extra(prepared, config, graph_dir, state, time.perf_counter() - started)
+    if distill_from is not None:
+        extra["distilled_from"] = str(Path(distill_from).resolve())
     model.cpu()
     model.save(work / "model.pt", extra=extra)
     torch.save({t: v.cpu() for t, v in z.items()}, work / "embeddings.pt")

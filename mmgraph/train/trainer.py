@@ -24,17 +24,19 @@ import torch
 from torch import Tensor
 
 from mmgraph import distributed
+from mmgraph.errors import InputError
 from mmgraph.eval.evaluate import evaluate_split
 from mmgraph.models import GraphSchema, LinkPredictor
 from mmgraph.nn.variational import KLSchedule
 from mmgraph.train import minibatch
 from mmgraph.train.batching import choose_batching, inference_bytes, memory_budget_bytes
 from mmgraph.train.config import TrainConfig
+from mmgraph.train.inductive import cold_start_messages
 from mmgraph.train.layerwise import embed_layerwise
 from mmgraph.train.losses import negative_sampling_loss, one_to_n_loss
 from mmgraph.train.message_passing import epoch_edges
 from mmgraph.train.negatives import filtered_negatives
-from mmgraph.train.prepare import PreparedGraph
+from mmgraph.train.prepare import PreparedGraph, feature_derived_edge_types
 from mmgraph.utils import atomic_torch_save, progress
 
 EdgeType = tuple[str, str, str]
@@ -102,10 +104,14 @@ def embed_for_eval(model: LinkPredictor, prepared: PreparedGraph, device: torch.
 
 
 def _epoch_loss(model, optimizer, prepared, config, x, m, device, generator, kl_weight,
-                runner: distributed.StepRunner | None = None) -> tuple[float, float]:
+                runner: distributed.StepRunner | None = None, teacher=None) -> tuple[float, float]:
     runner = runner or distributed.DistContext().wrap(model)
     message_idx, supervision = epoch_edges(prepared.splits, prepared.relations,
                                            supervision_ratio=supervision_ratio(config), generator=generator)
+    if config.cold_start_ratio > 0:  # some supervised nodes lose every edge: features alone
+        message_idx, _ = cold_start_messages(message_idx, supervision, prepared.edge_index,
+                                             ratio=config.cold_start_ratio, generator=generator,
+                                             keep=frozenset(feature_derived_edge_types(prepared.graph)))
     edges = {et: ei.to(device) for et, ei in prepared.message_edges(message_idx).items()}
     # Relations that link the same node types train together (one 1-N product per group and step,
     # not one per relation: a knowledge graph's 46 relations cost one call). Each step embeds the
@@ -125,7 +131,7 @@ def _epoch_loss(model, optimizer, prepared, config, x, m, device, generator, kl_
         batch = [_share(ctx, rels, which.tensor_split(steps)[step], pairs.tensor_split(steps, dim=1)[step], device)
                  for rels, which, pairs in groups]
         loss, kl = runner(lambda module: _step_loss(module, prepared, config, x, m, edges, batch, own_generator,
-                                                    kl_weight))
+                                                    kl_weight, teacher))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.grad_clip > 0:
@@ -141,13 +147,17 @@ def _share(ctx: distributed.DistContext, rels, which: Tensor, pairs: Tensor, dev
     return rels, ctx.shard(which).to(device), ctx.shard(pairs, dim=1).to(device), ctx.share_weight(which.numel())
 
 
-def _step_loss(model, prepared, config, x, m, edges, batch, generator, kl_weight) -> tuple[Tensor, Tensor]:
+def _step_loss(model, prepared, config, x, m, edges, batch, generator, kl_weight, teacher=None
+               ) -> tuple[Tensor, Tensor]:
     """One step's loss on supervision edges `[(relations, which [B], pairs [2, B], weight)]`."""
     z, kl = model.embed(x, m, edges)
     loss = kl_weight * kl
     for rels, w, pair, weight in batch:
         if w.numel():
-            loss = loss + weight * _group_loss(model, prepared, config, rels, z, w, pair, generator)
+            part = _group_loss(model, prepared, config, rels, z, w, pair, generator)
+            if teacher is not None:
+                part = teacher.mix(part, model, rels, z, w, pair)
+            loss = loss + weight * part
     return loss, kl
 
 
@@ -184,9 +194,12 @@ def _link_loss(model, prepared, config, et, z, pair: Tensor, generator) -> Tenso
 
 
 def fit(model: LinkPredictor, prepared: PreparedGraph, config: TrainConfig, *, device: torch.device,
-        checkpoint: Path | None = None, state: TrainState | None = None, resume_blob: dict | None = None
-        ) -> TrainState:
-    """Train in place; returns the final state with the best weights loaded into `model`."""
+        checkpoint: Path | None = None, state: TrainState | None = None, resume_blob: dict | None = None,
+        teacher=None) -> TrainState:
+    """Train in place; returns the final state with the best weights loaded into `model`.
+
+    `teacher` (a `mmgraph.train.distill.Teacher`) mixes its distillation loss into each group's loss.
+    """
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed + 1)
     model.to(device)
@@ -204,14 +217,20 @@ def fit(model: LinkPredictor, prepared: PreparedGraph, config: TrainConfig, *, d
                               else choose_batching(prepared, config, device))  # rank 0's choice for all
     state.batching = mode
     log.info("%s-batch training: %s", mode, why)
+    if mode == "mini" and (teacher is not None or config.cold_start_ratio > 0):
+        raise InputError("train config: distillation (--distill-from) and cold_start_ratio need full-batch "
+                         "training; set `batching: full`")
     schedule = KLSchedule(config.model.kl_weight, warmup_epochs=config.model.kl_warmup_epochs)
     start = time.perf_counter()
     bar = progress(range(state.epoch + 1, config.epochs + 1), desc="train", total=config.epochs - state.epoch,
                    unit="epoch")
     for epoch in bar:
-        epoch_loss = _epoch_loss if mode == "full" else minibatch.minibatch_epoch_loss
-        loss, kl = ctx.mean(*epoch_loss(model, optimizer, prepared, config, x, m, device, generator,
-                                        schedule(epoch), runner))
+        if mode == "full":
+            loss, kl = ctx.mean(*_epoch_loss(model, optimizer, prepared, config, x, m, device, generator,
+                                             schedule(epoch), runner, teacher=teacher))
+        else:
+            loss, kl = ctx.mean(*minibatch.minibatch_epoch_loss(model, optimizer, prepared, config, x, m, device,
+                                                                generator, schedule(epoch), runner))
         row = {"epoch": epoch, "loss": loss, "kl": kl}
         if (epoch % config.eval_every == 0 or epoch == config.epochs) and ctx.is_main:
             z = embed_for_eval(model, prepared, device, (x, m), layerwise=mode == "mini")

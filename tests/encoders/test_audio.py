@@ -108,3 +108,38 @@ def test_long_clip_is_windowed_and_pooled(encoder, tmp_path):
     assert x.shape == (1, enc.dim) and torch.isfinite(x).all()
     pieces, owner = enc._windows([enc.load(str(path))])
     assert len(pieces) > 5 and owner.unique().tolist() == [0]
+
+
+def test_cepstral_lifter_weights():
+    from mmgraph.encoders.audio_signal import cepstral_lifter
+
+    w = cepstral_lifter(13, 12)
+    assert w[0] == 1.0 and torch.allclose(w[6], torch.tensor(7.0)) and (w >= 1).all()
+    assert torch.equal(cepstral_lifter(13, 0), torch.ones(13))
+    assert make_encoder("audio", lifter=0).identity != make_encoder("audio").identity  # new cache keys
+
+
+@pytest.mark.skipif(not FSDD.is_dir(), reason="needs ../shared/data/fsdd")
+def test_lifter_makes_cosine_neighbours_speaker_robust():
+    """Leave-one-speaker-out digit vote of the 4 cosine-nearest clips of the 3 other speakers
+    (4 speakers x 10 digits x takes 0-7 of real FSDD). Deterministic: measured .753 with the
+    lifter against .663 without (all 2000 clips, k=8: .773 against .692)."""
+    import torch.nn.functional as F
+
+    speakers = ("george", "jackson", "lucas", "nicolas")
+    rows = [(d, s, t) for s in range(4) for d in range(10) for t in range(8)]
+    digit = torch.tensor([d for d, _, _ in rows])
+    speaker = torch.tensor([s for _, s, _ in rows])
+    paths = [str(FSDD / f"{d}_{speakers[s]}_{t}.wav") for d, s, t in rows]
+
+    def vote_accuracy(encoder) -> float:
+        x = F.normalize(encode_values(encoder, paths, batch_size=64).x, dim=1)
+        hits = 0
+        for s in range(4):
+            sim = x[speaker == s] @ x[speaker != s].T
+            votes = digit[speaker != s][sim.topk(4, dim=1).indices]
+            hits += int((votes.mode(dim=1).values == digit[speaker == s]).sum())
+        return hits / len(rows)
+
+    liftered, plain = vote_accuracy(make_encoder("audio")), vote_accuracy(make_encoder("audio", lifter=0))
+    assert liftered > plain + 0.05 and liftered > 0.72

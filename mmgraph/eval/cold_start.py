@@ -1,0 +1,90 @@
+"""Brand-new items inside the trained graph: attached by their feature neighbours, then embedded.
+
+A new item has no edges, but where the manifest asked for a kNN relation on one of its features
+(`(t, similar_NAME, t)`, built by `mmgraph.data.knn.knn_graph`), the item gets that relation's
+edges exactly as the builder would have given them: its k most cosine-similar nodes of the
+graph, k the relation's own out-degree. The item is then embedded together with the whole
+training graph (messages over the run's training edges plus those new edges), so what the GNN
+learnt from neighbours carries over to it. Runs trained with `inductive` / `cold_start_ratio`
+saw exactly this situation: nodes that keep only their feature-derived edges.
+"""
+from __future__ import annotations
+
+import logging
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from mmgraph.train.message_passing import reverse_edge_type
+
+log = logging.getLogger("mmgraph")
+
+EdgeType = tuple[str, str, str]
+
+__all__ = ["derived_relations", "attach_neighbours", "embed_in_graph"]
+
+
+def derived_relations(model, node_type: str, features: dict) -> list[tuple[EdgeType, str]]:
+    """The model's kNN message relations of `node_type` and the feature each was built from."""
+    out = []
+    for et in model.schema.edge_types:
+        name = et[1][len("similar_"):] if et[1].startswith("similar_") else None
+        if et[0] == et[2] == node_type and name in features:
+            out.append((tuple(et), name))
+    return out
+
+
+def attach_neighbours(x_new: Tensor, mask_new: Tensor, x_graph: Tensor, mask_graph: Tensor, k: int,
+                      *, offset: int) -> Tensor:
+    """`[2, E]` edges (new item -> its k nearest graph nodes by cosine), new items numbered from `offset`.
+
+    Items or graph nodes whose mask is False get no edge (as in `knn_graph`).
+    """
+    valid = mask_graph.nonzero().view(-1)
+    rows = mask_new.nonzero().view(-1)
+    k = min(k, valid.numel())
+    if k < 1 or rows.numel() == 0:
+        return torch.empty(2, 0, dtype=torch.long)
+    sim = F.normalize(x_new[rows].float(), dim=1) @ F.normalize(x_graph[valid].float(), dim=1).T
+    nearest = valid[sim.topk(k, dim=1).indices]  # [R, k]
+    return torch.stack([(rows + offset).repeat_interleave(k), nearest.reshape(-1)])
+
+
+@torch.no_grad()
+def embed_in_graph(run, node_type: str, x: dict[str, Tensor], mask: dict[str, Tensor], count: int,
+                   *, device: torch.device | None = None) -> Tensor | None:
+    """Embeddings `[count, d]` of new items joined to the graph by their kNN edges; None when the
+    model has no kNN relation for `node_type` or the run's graph folder is gone (callers then use
+    the edge-less `embed_new_nodes`)."""
+    relations = derived_relations(run.model, node_type, x)
+    if not relations:
+        return None
+    if not (run.graph_dir / "graph.pt").is_file():
+        log.warning("%s: graph folder not found; new items are embedded from their features alone", run.graph_dir)
+        return None
+    device = device or torch.device("cpu")
+    prepared = run.prepared()
+    n_old = prepared.num_nodes[node_type]
+    x_dict = {t: dict(f) for t, f in prepared.x_dict.items()}
+    mask_dict = {t: dict(f) for t, f in prepared.mask_dict.items()}
+    for name in x_dict[node_type]:
+        x_dict[node_type][name] = torch.cat([x_dict[node_type][name], x[name].to(x_dict[node_type][name].dtype)])
+        mask_dict[node_type][name] = torch.cat([mask_dict[node_type][name], mask[name].bool()])
+    edges = dict(prepared.message_edges())
+    for et, name in relations:
+        stored = prepared.edge_index[et]
+        k = max(1, round(stored.size(1) / max(1, stored[0].unique().numel())))
+        new = attach_neighbours(x[name], mask[name], prepared.x_dict[node_type][name],
+                                prepared.mask_dict[node_type][name], k, offset=n_old)
+        edges[et] = torch.cat([edges[et], new], dim=1)
+        rev = reverse_edge_type(et)
+        if rev in edges:
+            edges[rev] = torch.cat([edges[rev], new.flip(0)], dim=1)
+    n_id = {t: torch.arange(n, device=device) for t, n in prepared.num_nodes.items()}
+    n_id[node_type] = torch.cat([n_id[node_type], torch.full((count,), -1, device=device)])
+    model = run.model.to(device).eval()
+    z, _ = model.embed({t: {n: v.to(device) for n, v in f.items()} for t, f in x_dict.items()},
+                       {t: {n: v.to(device) for n, v in f.items()} for t, f in mask_dict.items()},
+                       {et: ei.to(device) for et, ei in edges.items()}, n_id_dict=n_id)
+    return z[node_type][n_old:].cpu()
