@@ -39,12 +39,15 @@ class TrainConfig:
     relations: tuple[str, ...] = ()
     use_features: bool = True      # False: the ablation with learned embeddings only
     grad_clip: float = 1.0
+    freeze_epochs: int = 0         # with `train --init`: keep the pretrained parts fixed this many epochs
 
     def __post_init__(self) -> None:
         if self.loss not in ("1-n", "bce"):
             raise InputError(f"train config: loss must be '1-n' or 'bce', not {self.loss!r}")
         if self.epochs < 1 or self.eval_every < 1 or self.batch_size < 1:
             raise InputError("train config: epochs, eval_every and batch_size must be >= 1")
+        if self.freeze_epochs < 0:
+            raise InputError(f"train config: freeze_epochs must be >= 0, got {self.freeze_epochs}")
         if self.supervision_ratio != "auto" and not 0.0 < float(self.supervision_ratio) <= 1.0:
             raise InputError("train config: supervision_ratio must be 'auto' or in (0, 1]")
 

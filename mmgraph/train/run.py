@@ -24,6 +24,7 @@ from mmgraph.errors import InputError
 from mmgraph.eval.evaluate import evaluate_split
 from mmgraph.models import LinkPredictor
 from mmgraph.train.config import TrainConfig
+from mmgraph.train.finetune import init_from_run
 from mmgraph.train.prepare import PreparedGraph, prepare_graph, splits_from_plain, splits_to_plain
 from mmgraph.train.trainer import build_model, embed_for_eval, fit, load_checkpoint
 from mmgraph.utils import atomic_write_text, replace_dir
@@ -44,6 +45,9 @@ class Run:
         return Path(self.extra["graph_dir"])
 
     def prepared(self, graph_dir: str | Path | None = None) -> PreparedGraph:
+        if "train_config" not in self.extra:
+            raise InputError(f"{self.run_dir}: a pretraining run scores no relation yet; fine-tune it with "
+                             f"`mmgraph train GRAPH_DIR -o RUN_DIR --init {self.run_dir}`")
         graph = load_graph(graph_dir or self.graph_dir)
         cfg = self.extra["train_config"]
         return prepare_graph(graph, relations=cfg["relations"], seed=cfg["seed"],
@@ -64,8 +68,11 @@ def load_run(run_dir: str | Path) -> Run:
 
 
 def train_run(graph_dir: str | Path, out_dir: str | Path, config: TrainConfig, *, device: torch.device,
-              force: bool = False, resume: bool = False) -> dict:
-    """Train on GRAPH_DIR, write RUN_DIR, return {"valid": ..., "test": ...} metrics."""
+              force: bool = False, resume: bool = False, init: str | Path | None = None) -> dict:
+    """Train on GRAPH_DIR, write RUN_DIR, return {"valid": ..., "test": ...} metrics.
+
+    `init`: a run folder (e.g. of `mmgraph pretrain`) whose matching modules start the model.
+    """
     graph_dir, out_dir = Path(graph_dir).resolve(), Path(out_dir)
     if out_dir.exists() and not force:
         raise InputError(f"{out_dir}: output folder exists; pass --force to replace it")
@@ -82,13 +89,17 @@ def train_run(graph_dir: str | Path, out_dir: str | Path, config: TrainConfig, *
     prepared = prepare_graph(graph, relations=config.relations, split_ratios=config.split_ratios, seed=config.seed,
                              use_features=config.use_features)
     model = build_model(config, prepared)
+    freeze, init_report = (init_from_run(model, init, config) if init is not None else (None, None))
     state, blob = (load_checkpoint(checkpoint) if resume else (None, None))
-    state = fit(model, prepared, config, device=device, checkpoint=checkpoint, state=state, resume_blob=blob)
+    state = fit(model, prepared, config, device=device, checkpoint=checkpoint, state=state, resume_blob=blob,
+                freeze=freeze)
 
     z = embed_for_eval(model, prepared, device)
     metrics = {split: evaluate_split(model, prepared, z, split=split, seed=config.seed)
                for split in ("valid", "test")}
     extra = run_extra(prepared, config, graph_dir, state, time.perf_counter() - started)
+    if init_report is not None:
+        extra["init"] = {"run": str(Path(init).resolve()), **init_report.to_dict()}
     model.cpu()
     model.save(work / "model.pt", extra=extra)
     torch.save({t: v.cpu() for t, v in z.items()}, work / "embeddings.pt")
@@ -117,8 +128,10 @@ def run_extra(prepared: PreparedGraph, config: TrainConfig, graph_dir: Path, sta
     }
 
 
-def write_train_log(path: Path, rows: list[dict]) -> None:
-    fields = ["epoch", "loss", "kl", "valid_mrr", "valid_hits@1", "valid_hits@3", "valid_hits@10", "seconds"]
+TRAIN_LOG_FIELDS = ["epoch", "loss", "kl", "valid_mrr", "valid_hits@1", "valid_hits@3", "valid_hits@10", "seconds"]
+
+
+def write_train_log(path: Path, rows: list[dict], fields: list[str] = TRAIN_LOG_FIELDS) -> None:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()

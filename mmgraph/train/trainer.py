@@ -160,9 +160,12 @@ def _link_loss(model, prepared, config, et, z, pair: Tensor, generator) -> Tenso
 
 
 def fit(model: LinkPredictor, prepared: PreparedGraph, config: TrainConfig, *, device: torch.device,
-        checkpoint: Path | None = None, state: TrainState | None = None, resume_blob: dict | None = None
-        ) -> TrainState:
-    """Train in place; returns the final state with the best weights loaded into `model`."""
+        checkpoint: Path | None = None, state: TrainState | None = None, resume_blob: dict | None = None,
+        freeze=None) -> TrainState:
+    """Train in place; returns the final state with the best weights loaded into `model`.
+
+    `freeze` (a `mmgraph.train.freeze.FreezeSchedule`) keeps pretrained parts fixed for its first epochs.
+    """
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed + 1)
     model.to(device)
@@ -173,12 +176,16 @@ def fit(model: LinkPredictor, prepared: PreparedGraph, config: TrainConfig, *, d
         optimizer.load_state_dict(resume_blob["optimizer"])
         generator.set_state(resume_blob["generator"])
         torch.set_rng_state(resume_blob["torch_rng"])
+    if freeze is not None:
+        freeze.attach(optimizer)
     x, m = to_device(prepared, device)
     schedule = KLSchedule(config.model.kl_weight, warmup_epochs=config.model.kl_warmup_epochs)
     start = time.perf_counter()
     bar = progress(range(state.epoch + 1, config.epochs + 1), desc="train", total=config.epochs - state.epoch,
                    unit="epoch")
     for epoch in bar:
+        if freeze is not None:
+            freeze.update(epoch)
         loss, kl = _epoch_loss(model, optimizer, prepared, config, x, m, device, generator, schedule(epoch))
         row = {"epoch": epoch, "loss": loss, "kl": kl}
         if epoch % config.eval_every == 0 or epoch == config.epochs:
@@ -200,6 +207,8 @@ def fit(model: LinkPredictor, prepared: PreparedGraph, config: TrainConfig, *, d
             log.info("early stop at epoch %d (best valid mrr %.4f at epoch %d)", epoch, state.best_mrr,
                      state.best_epoch)
             break
+    if freeze is not None:
+        freeze.release()
     if state.best_state is not None:
         model.load_state_dict(state.best_state)
     return state
