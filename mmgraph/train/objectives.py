@@ -71,8 +71,9 @@ def info_nce(a: Tensor, b: Tensor, *, temperature: float = 0.1, a_ids: Tensor | 
         \qquad s_{ij} = \cos(a_i, b_j)
 
     Pairs drawn from edges repeat nodes (360 clips say one of 10 words): with ``a_ids`` /
-    ``b_ids`` (``[B]`` node ids), a column holding the same node as the row's own partner is
-    not a negative (it is masked out), so the loss never pushes a node away from itself.
+    ``b_ids`` (``[B]`` node ids), pair ``j`` is no negative of pair ``i`` when they share a node
+    (``a_ids[j] == a_ids[i]`` or ``b_ids[j] == b_ids[i]``): its other end is linked to the same
+    node, or is that node. Such columns are masked out in both directions.
 
     Shapes: ``a [B, d]``, ``b [B, d]`` -> scalar.
 
@@ -84,12 +85,14 @@ def info_nce(a: Tensor, b: Tensor, *, temperature: float = 0.1, a_ids: Tensor | 
         raise ValueError(f"temperature must be > 0, got {temperature}")
     logits = F.normalize(a, dim=-1) @ F.normalize(b, dim=-1).t() / temperature
     eye = torch.eye(logits.size(0), dtype=torch.bool, device=logits.device)
-    # same_b[i, j]: b_j is the node b_i (a duplicate of row i's partner); likewise for a.
-    same_b = (b_ids[:, None] == b_ids[None, :]) & ~eye if b_ids is not None else torch.zeros_like(eye)
-    same_a = (a_ids[:, None] == a_ids[None, :]) & ~eye if a_ids is not None else torch.zeros_like(eye)
+    shared = torch.zeros_like(eye)  # shared[i, j]: pairs i and j have a node in common (symmetric)
+    for ids in (a_ids, b_ids):
+        if ids is not None:
+            shared |= ids[:, None] == ids[None, :]
+    shared &= ~eye
     target = torch.arange(logits.size(0), device=logits.device)
-    a_to_b = F.cross_entropy(logits.masked_fill(same_b, float("-inf")), target)
-    b_to_a = F.cross_entropy(logits.t().masked_fill(same_a, float("-inf")), target)
+    a_to_b = F.cross_entropy(logits.masked_fill(shared, float("-inf")), target)
+    b_to_a = F.cross_entropy(logits.t().masked_fill(shared, float("-inf")), target)
     return 0.5 * (a_to_b + b_to_a)
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from mmgraph.data.graph import edge_key
 from mmgraph.data.graph_io import load_graph
 from mmgraph.models import GraphSchema, LinkPredictor
 from mmgraph.nn.variational import KLSchedule
@@ -195,6 +196,19 @@ def pretrain(model: LinkPredictor, prepared: PreparedGraph, config: PretrainConf
     return rows
 
 
+def held_out_in(graph, names: tuple[str, ...]) -> tuple[str, ...]:
+    """The held-out relation names this graph has: a relation that only the fine-tuning graph has
+    (images join later) cannot leak here, so it is left out with a note."""
+    stored = {n for et in graph.edge_types for n in (et[1], edge_key(et))}
+    absent = [n for n in names if n not in stored]
+    if absent:
+        log.info("pretrain: held-out relation(s) %s not in this graph; nothing of them to hold out", absent)
+    kept = tuple(n for n in names if n in stored)
+    if names and not kept:
+        log.warning("pretrain: no held-out relation is in the graph; every relation keeps its split")
+    return kept
+
+
 def pretrain_run(graph_dir: str | Path, out_dir: str | Path, config: PretrainConfig, *, device: torch.device,
                  force: bool = False) -> list[dict]:
     """Pretrain on GRAPH_DIR and write RUN_DIR atomically; returns the log rows."""
@@ -203,8 +217,8 @@ def pretrain_run(graph_dir: str | Path, out_dir: str | Path, config: PretrainCon
         raise InputError(f"{out_dir}: output folder exists; pass --force to replace it")
     started = time.perf_counter()
     graph = load_graph(graph_dir)
-    prepared = prepare_graph(graph, relations=config.held_out_relations, split_ratios=config.split_ratios,
-                             seed=config.seed)
+    prepared = prepare_graph(graph, relations=held_out_in(graph, config.held_out_relations),
+                             split_ratios=config.split_ratios, seed=config.seed)
     if not any(prepared.x_dict.values()) and config.edge_weight == 0:
         raise InputError(f"{graph_dir}: the graph has no features, so only edge reconstruction can pretrain "
                          f"it, but edge_weight is 0")
