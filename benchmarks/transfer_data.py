@@ -27,10 +27,11 @@ DIGITS_AV = Path(__file__).resolve().parents[1] / "datasets" / "digits-av"
 
 def subsample_train_rows(rows: list[dict], fraction: float, *, seed: int, split_column: str = "split",
                          stratify: str | None = None) -> list[dict]:
-    """Keep `fraction` of the rows whose split is 'train' (at least one per stratum), all others.
+    """Keep `fraction` of the rows whose split is 'train' (rounded, at least one per stratum), all others.
 
-    Pure: rows in, rows out, same order. With `stratify` (a column), the share is drawn within
-    each of its values (k-shot per class), so no class loses all its training rows.
+    Pure: rows in, rows out, same order. With `stratify` (a column), the rows are drawn within
+    each of its values (k-shot per class) and the total is shared out by largest remainder, so
+    10% of 360 rows over 10 classes keeps exactly 36 and no class loses all its training rows.
 
     Example::
 
@@ -43,11 +44,16 @@ def subsample_train_rows(rows: list[dict], fraction: float, *, seed: int, split_
     for i, row in enumerate(rows):
         if row.get(split_column) == "train":
             strata.setdefault(row[stratify] if stratify else "", []).append(i)
+    keys = sorted(strata)
+    quota = {k: fraction * len(strata[k]) for k in keys}
+    count = {k: max(1, int(quota[k])) for k in keys}
+    left = round(fraction * sum(len(v) for v in strata.values())) - sum(count.values())
+    by_remainder = sorted(keys, key=lambda k: (quota[k] - int(quota[k]), rng.random()), reverse=True)
+    for k in by_remainder[:max(0, left)]:
+        count[k] = min(count[k] + 1, len(strata[k]))
     keep = {i for i, row in enumerate(rows) if row.get(split_column) != "train"}
-    for key in sorted(strata):
-        members = strata[key]
-        count = max(1, round(fraction * len(members)))
-        keep.update(rng.sample(members, count))
+    for k in keys:
+        keep.update(rng.sample(strata[k], count[k]))
     return [row for i, row in enumerate(rows) if i in keep]
 
 
