@@ -24,7 +24,7 @@ from torch import Tensor
 from mmgraph.models.link_predictor import LinkPredictor
 from mmgraph.nn.conv.rgcn import RGCNConv
 
-__all__ = ["parameter_identities", "transfer_weights", "TransferReport"]
+__all__ = ["parameter_identities", "identity_names", "transfer_weights", "TransferReport"]
 
 Identity = tuple
 
@@ -86,6 +86,12 @@ def parameter_identities(model: LinkPredictor) -> dict[str, Identity | list[Iden
         else:  # modules keyed by node or edge type name, and shared ones: the key is the identity
             out[key] = ("key", key)
     return out
+
+
+def identity_names(model: LinkPredictor) -> dict[str, str | list[str]]:
+    """`parameter_identities` as plain strings ("feature|clip|sound|lins|weight"), for a run's metadata."""
+    return {key: ["|".join(map(str, i)) for i in ident] if isinstance(ident, list) else "|".join(map(str, ident))
+            for key, ident in parameter_identities(model).items()}
 
 
 def _stacked_per_edge_type(model: LinkPredictor, parts: list[str]) -> bool:

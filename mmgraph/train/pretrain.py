@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from mmgraph.data.graph import edge_key
 from mmgraph.data.graph_io import load_graph
 from mmgraph.models import GraphSchema, LinkPredictor
+from mmgraph.models.transfer import identity_names
 from mmgraph.nn.variational import KLSchedule
 from mmgraph.train.message_passing import disjoint_supervision
 from mmgraph.train.negatives import filtered_negatives
@@ -235,6 +236,7 @@ def pretrain_run(graph_dir: str | Path, out_dir: str | Path, config: PretrainCon
         "ids": meta["ids"],
         "held_out_relations": [list(et) for et in prepared.relations],
         "splits": splits_to_plain(prepared.splits),
+        "modules": identity_names(model),   # what each state-dict entry (or row) is, for --init
         "seconds": time.perf_counter() - started,
     }
     with atomic_dir(out_dir, force=force) as work:

@@ -43,6 +43,7 @@ def test_pretrain_then_fine_tune_from_the_command_line(graph_dir, configs, tmp_p
     loaded = load_run(run)
     assert loaded.extra["kind"] == "pretrain" and loaded.extra["pretrain_config"]["seed"] == 3
     assert loaded.model.relations == []                   # no relation label was learned
+    assert loaded.extra["modules"]["projection.lins.0.weight"] == "feature|item|f|lins|weight"
     with open(run / "pretrain_log.csv") as f:
         rows = list(csv.DictReader(f))
     assert [int(r["epoch"]) for r in rows] == list(range(1, 7)) and all(float(r["loss"]) > 0 for r in rows)
