@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import torch
+import yaml
 
 from common import make_row, write_rows
 from transfer_data import DIGITS_AV, write_variant
@@ -62,7 +63,7 @@ def train_config(args, seed: int, **changes) -> TrainConfig:
 
 
 def pretrain_config(args, seed: int) -> PretrainConfig:
-    settings = {**PRETRAIN, "seed": seed, "model": DEMO_TRAIN["model"]}
+    settings = {**PRETRAIN, "seed": seed, "model": DEMO_TRAIN["model"], **args.pretrain_set}
     if args.quick:
         settings["epochs"] = PRETRAIN["epochs"] // 5
     return PretrainConfig.from_dict(settings, source="transfer benchmark")
@@ -149,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
                         default=list(SECTIONS), help=f"sections of {', '.join(SECTIONS)} (default all)")
     parser.add_argument("--freeze-epochs", type=int, default=0, help="freeze_epochs of the fine-tuning runs")
+    parser.add_argument("--pretrain-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a PretrainConfig value (YAML value), e.g. --pretrain-set contrastive_weight=0")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", type=Path, help="write the result rows to this file")
     parser.add_argument("--work", type=Path, default=Path("/tmp/mmgraph-transfer"),
@@ -156,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     args = parser.parse_args(argv)
     args.seeds = args.seeds or ([0] if args.quick else [0, 1, 2])
+    args.pretrain_set = {k: yaml.safe_load(v) for k, _, v in (item.partition("=") for item in args.pretrain_set)}
     unknown = [s for s in args.only if s not in SECTIONS]
     if unknown:
         parser.error(f"unknown section(s) {unknown}; known: {', '.join(SECTIONS)}")
