@@ -21,6 +21,8 @@ from torch import Tensor, nn
 
 from mmgraph.data.graph import edge_key
 from mmgraph.data.graph_io import load_graph
+from mmgraph.errors import InputError
+from mmgraph.eval.ranking import FilterIndex
 from mmgraph.models import GraphSchema, LinkPredictor
 from mmgraph.models.transfer import identity_names
 from mmgraph.nn.variational import KLSchedule
@@ -31,8 +33,6 @@ from mmgraph.train.prepare import PreparedGraph, prepare_graph, splits_to_plain
 from mmgraph.train.pretrain_config import PretrainConfig
 from mmgraph.train.run import write_train_log
 from mmgraph.train.trainer import embed_for_eval, to_device
-from mmgraph.eval.ranking import FilterIndex
-from mmgraph.errors import InputError
 from mmgraph.utils import atomic_dir, progress
 
 __all__ = ["FeatureDecoders", "build_pretrain_model", "pretrain", "pretrain_run", "PRETRAIN_LOG_FIELDS"]
@@ -145,7 +145,7 @@ def _epoch(model, decoders, optimizer, prepared, config, x, m, filters, pairs, g
 
     edge_terms = []
     for et, sup in supervision.items():
-        if not sup.numel():
+        if not sup.numel() or et not in filters:
             continue
         pos = prepared.edge_index[et][:, sup]
         k = config.num_negatives
@@ -171,6 +171,18 @@ def _epoch(model, decoders, optimizer, prepared, config, x, m, filters, pairs, g
     return {name: float(value.detach()) for name, value in terms.items()}
 
 
+def has_non_edges(prepared: PreparedGraph, et: EdgeType) -> bool:
+    """False when a source is linked to every target (no non-edge to contrast with, e.g. a
+    relation to a type of one node): such edges carry messages but are not reconstructed."""
+    ei = prepared.edge_index[et][:, prepared.splits[et].train]
+    num_dst = prepared.num_nodes[et[2]]
+    src = (ei[0] * num_dst + ei[1]).unique() // num_dst
+    saturated = bool(src.numel()) and int(torch.bincount(src).max()) >= num_dst
+    if saturated:
+        log.info("pretrain: %s links a source to every target; not reconstructed", "|".join(et))
+    return not saturated
+
+
 def pretrain(model: LinkPredictor, prepared: PreparedGraph, config: PretrainConfig, *,
              device: torch.device) -> list[dict]:
     """Pretrain in place for `config.epochs` full-batch epochs; returns the log rows."""
@@ -182,7 +194,8 @@ def pretrain(model: LinkPredictor, prepared: PreparedGraph, config: PretrainConf
                                  weight_decay=config.weight_decay)
     x, m = to_device(prepared, device)
     filters = {et: FilterIndex.from_edges(ei[:, prepared.splits[et].train], prepared.num_nodes[et[0]],
-                                          prepared.num_nodes[et[2]]) for et, ei in prepared.edge_index.items()}
+                                          prepared.num_nodes[et[2]])
+               for et, ei in prepared.edge_index.items() if has_non_edges(prepared, et)}
     pairs = contrastive_pairs(prepared)
     schedule = KLSchedule(config.model.kl_weight, warmup_epochs=config.model.kl_warmup_epochs)
     rows, start = [], time.perf_counter()

@@ -116,3 +116,20 @@ def test_fine_tuning_transfers_to_a_node_type_the_pretraining_never_saw(graph_di
     source = load_run(tmp_path / "pre").model.state_dict()["projection.lins.0.weight"]
     tuned = load_run(tmp_path / "tuned").model.state_dict()["projection.lins.0.weight"]
     assert tuned.shape == source.shape
+
+
+def test_a_relation_without_non_edges_carries_messages_but_is_not_reconstructed(tmp_path):
+    # Every item belongs to the single "all" group: no negative exists for that relation.
+    manifest = write_tiny_graph(tmp_path)
+    (tmp_path / "everything.csv").write_text("item,all\n" + "".join(f"i{i},all\n" for i in range(40)))
+    (tmp_path / "alls.csv").write_text("all\nall\n")
+    manifest.write_text(manifest.read_text().replace("nodes:\n", "nodes:\n  all: {table: alls.csv, id: all}\n")
+                        + "  - {relation: part_of, table: everything.csv, source: {type: item, column: item},\n"
+                          "     target: {type: all, column: all}}\n")
+    graph, report = mmgraph.build_graph(manifest, return_report=True)
+    graph_dir = write_graph(graph, report, tmp_path / "graph")
+    config = PretrainConfig.from_dict({"epochs": 2, "held_out_relations": ["in"],
+                                       "model": {"channels": 8, "num_layers": 1, "fusion_heads": 2}})
+    rows = pretrain_run(graph_dir, tmp_path / "pre", config, device=torch.device("cpu"))
+    assert len(rows) == 2 and all(r["edge"] > 0 for r in rows)
+    assert ["item", "part_of", "all"] in load_run(tmp_path / "pre").model.schema.to_dict()["edge_types"]
