@@ -24,6 +24,7 @@ from mmgraph.eval.evaluate import evaluate_split
 from mmgraph.models import GraphSchema, LinkPredictor
 from mmgraph.nn.variational import KLSchedule
 from mmgraph.train.config import TrainConfig
+from mmgraph.train.freeze import FreezeSchedule
 from mmgraph.train.losses import negative_sampling_loss, one_to_n_loss
 from mmgraph.train.message_passing import disjoint_supervision
 from mmgraph.train.negatives import filtered_negatives
@@ -161,10 +162,10 @@ def _link_loss(model, prepared, config, et, z, pair: Tensor, generator) -> Tenso
 
 def fit(model: LinkPredictor, prepared: PreparedGraph, config: TrainConfig, *, device: torch.device,
         checkpoint: Path | None = None, state: TrainState | None = None, resume_blob: dict | None = None,
-        freeze=None) -> TrainState:
+        freeze: FreezeSchedule | None = None) -> TrainState:
     """Train in place; returns the final state with the best weights loaded into `model`.
 
-    `freeze` (a `mmgraph.train.freeze.FreezeSchedule`) keeps pretrained parts fixed for its first epochs.
+    `freeze` keeps the parts loaded by `train --init` fixed for its first epochs.
     """
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed + 1)
