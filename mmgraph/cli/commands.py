@@ -53,14 +53,27 @@ def cmd_train(args) -> int:
     from mmgraph.eval.evaluate import metrics_table
     from mmgraph.train.run import train_run
 
-    if args.init:
-        raise InputError("--init: fine-tuning from a pretrained run is not available in this release yet")
     config = load_train_config(args)
     with distributed.session(resolve_device(args.device)) as ctx:  # under torchrun: data-parallel
         metrics = train_run(args.graph_dir, args.output, config, device=ctx.device, force=args.force,
-                            resume=args.resume, distill_from=getattr(args, "distill_from", None))
+                            resume=args.resume, distill_from=getattr(args, "distill_from", None), init=args.init)
     if ctx.is_main:
         print(metrics_table(metrics["test"]))
+    return 0
+
+
+def cmd_pretrain(args) -> int:
+    from mmgraph.train.pretrain import pretrain_run
+    from mmgraph.train.pretrain_config import PretrainConfig
+
+    config = PretrainConfig.from_yaml(args.config) if args.config else PretrainConfig()
+    changes = {k: v for k, v in (("epochs", args.epochs), ("seed", args.seed)) if v is not None}
+    rows = pretrain_run(args.graph_dir, args.output, config.replace(**changes) if changes else config,
+                        device=resolve_device(args.device), force=args.force)
+    last = rows[-1]
+    print(f"pretrained {last['epoch']} epochs: loss {last['loss']:.4f} (edge {last['edge']:.4f}, "
+          f"feature {last['feature']:.4f}, contrastive {last['contrastive']:.4f}); fine-tune with "
+          f"`mmgraph train GRAPH_DIR -o RUN_DIR --init {args.output}`")
     return 0
 
 

@@ -68,6 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true")
     _common(p)
 
+    p = sub.add_parser("pretrain", help="self-supervised pretraining (no relation labels) for `train --init`")
+    p.add_argument("graph_dir", metavar="GRAPH_DIR")
+    p.add_argument("-o", "--output", required=True, metavar="RUN_DIR")
+    p.add_argument("--config", default=None, metavar="CFG.yaml", help="PretrainConfig options (YAML)")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--force", action="store_true")
+    _common(p)
+
     p = sub.add_parser("evaluate", help="filtered ranking and classification metrics of a run")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--graph", default=None, metavar="GRAPH_DIR")

@@ -58,12 +58,15 @@ class TrainConfig:
     cold_start_ratio: float = 0.0  # share of supervised nodes left with kNN edges only, each step
     distill_weight: float = 0.5    # with --distill-from: weight of the teacher's loss
     distill_temperature: float = 2.0
+    freeze_epochs: int = 0         # with `train --init`: keep the pretrained parts fixed this many epochs
 
     def __post_init__(self) -> None:
         if self.loss not in ("1-n", "bce"):
             raise InputError(f"train config: loss must be '1-n' or 'bce', not {self.loss!r}")
         if self.epochs < 1 or self.eval_every < 1 or self.batch_size < 1:
             raise InputError("train config: epochs, eval_every and batch_size must be >= 1")
+        if self.freeze_epochs < 0:
+            raise InputError(f"train config: freeze_epochs must be >= 0, got {self.freeze_epochs}")
         if self.supervision_ratio != "auto" and not 0.0 < float(self.supervision_ratio) <= 1.0:
             raise InputError("train config: supervision_ratio must be 'auto' or in (0, 1]")
         if self.batching not in ("auto", "full", "mini"):

@@ -25,6 +25,7 @@ from mmgraph.errors import InputError
 from mmgraph.eval.evaluate import evaluate_split
 from mmgraph.models import LinkPredictor
 from mmgraph.train.config import TrainConfig
+from mmgraph.train.finetune import init_from_run
 from mmgraph.train.prepare import PreparedGraph, prepare_graph, splits_from_plain, splits_to_plain
 from mmgraph.train.trainer import build_model, embed_for_eval, fit, load_checkpoint
 from mmgraph.utils import atomic_write_text, replace_dir
@@ -45,6 +46,9 @@ class Run:
         return Path(self.extra["graph_dir"])
 
     def prepared(self, graph_dir: str | Path | None = None) -> PreparedGraph:
+        if "train_config" not in self.extra:
+            raise InputError(f"{self.run_dir}: a pretraining run scores no relation yet; fine-tune it with "
+                             f"`mmgraph train GRAPH_DIR -o RUN_DIR --init {self.run_dir}`")
         graph = load_graph(graph_dir or self.graph_dir)
         cfg = self.extra["train_config"]
         return prepare_graph(graph, relations=cfg["relations"], seed=cfg["seed"],
@@ -65,11 +69,13 @@ def load_run(run_dir: str | Path) -> Run:
 
 
 def train_run(graph_dir: str | Path, out_dir: str | Path, config: TrainConfig, *, device: torch.device,
-              force: bool = False, resume: bool = False, distill_from: str | Path | None = None) -> dict:
+              force: bool = False, resume: bool = False, distill_from: str | Path | None = None,
+              init: str | Path | None = None) -> dict:
     """Train on GRAPH_DIR, write RUN_DIR, return {"valid": ..., "test": ...} metrics.
 
     `distill_from`: a run trained on the same graph whose scores teach this one
     (`mmgraph.train.distill`, weighted by `config.distill_weight`).
+    `init`: a run folder (e.g. of `mmgraph pretrain`) whose matching modules start the model.
     """
     graph_dir, out_dir = Path(graph_dir).resolve(), Path(out_dir)
     work = out_dir.parent / f".{out_dir.name}.partial"
@@ -89,9 +95,10 @@ def train_run(graph_dir: str | Path, out_dir: str | Path, config: TrainConfig, *
         teacher = Teacher.from_run(load_run(distill_from), prepared, weight=config.distill_weight,
                                    temperature=config.distill_temperature, device=device)
     model = build_model(config, prepared)
+    freeze, init_report = (init_from_run(model, init, config) if init is not None else (None, None))
     state, blob = ctx.on_main(lambda: load_checkpoint(checkpoint) if resume else (None, None))
     state = fit(model, prepared, config, device=device, checkpoint=checkpoint if ctx.is_main else None,
-                state=state, resume_blob=blob, teacher=teacher)
+                state=state, resume_blob=blob, teacher=teacher, freeze=freeze)
     if not ctx.is_main:
         return ctx.broadcast(None)
 
@@ -101,6 +108,8 @@ def train_run(graph_dir: str | Path, out_dir: str | Path, config: TrainConfig, *
     extra = run_extra(prepared, config, graph_dir, state, time.perf_counter() - started)
     if distill_from is not None:
         extra["distilled_from"] = str(Path(distill_from).resolve())
+    if init_report is not None:
+        extra["init"] = {"run": str(Path(init).resolve()), **init_report.to_dict()}
     model.cpu()
     model.save(work / "model.pt", extra=extra)
     torch.save({t: v.cpu() for t, v in z.items()}, work / "embeddings.pt")
@@ -139,8 +148,10 @@ def run_extra(prepared: PreparedGraph, config: TrainConfig, graph_dir: Path, sta
     }
 
 
-def write_train_log(path: Path, rows: list[dict]) -> None:
-    fields = ["epoch", "loss", "kl", "valid_mrr", "valid_hits@1", "valid_hits@3", "valid_hits@10", "seconds"]
+TRAIN_LOG_FIELDS = ["epoch", "loss", "kl", "valid_mrr", "valid_hits@1", "valid_hits@3", "valid_hits@10", "seconds"]
+
+
+def write_train_log(path: Path, rows: list[dict], fields: list[str] = TRAIN_LOG_FIELDS) -> None:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()

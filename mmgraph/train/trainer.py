@@ -31,6 +31,7 @@ from mmgraph.nn.variational import KLSchedule
 from mmgraph.train import minibatch
 from mmgraph.train.batching import choose_batching, inference_bytes, memory_budget_bytes
 from mmgraph.train.config import TrainConfig
+from mmgraph.train.freeze import FreezeSchedule
 from mmgraph.train.inductive import cold_start_messages
 from mmgraph.train.layerwise import embed_layerwise
 from mmgraph.train.losses import negative_sampling_loss, one_to_n_loss
@@ -195,10 +196,11 @@ def _link_loss(model, prepared, config, et, z, pair: Tensor, generator) -> Tenso
 
 def fit(model: LinkPredictor, prepared: PreparedGraph, config: TrainConfig, *, device: torch.device,
         checkpoint: Path | None = None, state: TrainState | None = None, resume_blob: dict | None = None,
-        teacher=None) -> TrainState:
+        teacher=None, freeze: FreezeSchedule | None = None) -> TrainState:
     """Train in place; returns the final state with the best weights loaded into `model`.
 
-    `teacher` (a `mmgraph.train.distill.Teacher`) mixes its distillation loss into each group's loss.
+    `teacher` (a `mmgraph.train.distill.Teacher`) mixes its distillation loss into each group's loss;
+    `freeze` keeps the parts loaded by `train --init` fixed for its first epochs.
     """
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed + 1)
@@ -210,6 +212,8 @@ def fit(model: LinkPredictor, prepared: PreparedGraph, config: TrainConfig, *, d
         optimizer.load_state_dict(resume_blob["optimizer"])
         generator.set_state(resume_blob["generator"])
         torch.set_rng_state(resume_blob["torch_rng"])
+    if freeze is not None:
+        freeze.attach(optimizer)
     x, m = to_device(prepared, device)
     ctx = distributed.current()
     runner = ctx.wrap(model)  # after any resumed weights: DDP starts every rank from rank 0's
@@ -225,6 +229,8 @@ def fit(model: LinkPredictor, prepared: PreparedGraph, config: TrainConfig, *, d
     bar = progress(range(state.epoch + 1, config.epochs + 1), desc="train", total=config.epochs - state.epoch,
                    unit="epoch")
     for epoch in bar:
+        if freeze is not None:
+            freeze.update(epoch)
         if mode == "full":
             loss, kl = ctx.mean(*_epoch_loss(model, optimizer, prepared, config, x, m, device, generator,
                                              schedule(epoch), runner, teacher=teacher))
@@ -251,6 +257,8 @@ def fit(model: LinkPredictor, prepared: PreparedGraph, config: TrainConfig, *, d
             log.info("early stop at epoch %d (best valid mrr %.4f at epoch %d)", epoch, state.best_mrr,
                      state.best_epoch)
             break
+    if freeze is not None:
+        freeze.release()
     state = ctx.broadcast(state)
     if state.best_state is not None:
         model.load_state_dict(state.best_state)

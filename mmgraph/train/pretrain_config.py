@@ -1,0 +1,103 @@
+"""PretrainConfig: what `mmgraph pretrain` needs besides the graph, one frozen dataclass from YAML."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mmgraph.errors import InputError
+from mmgraph.models import ModelConfig
+
+__all__ = ["PretrainConfig"]
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Self-supervised pretraining: the weights of the three objectives and how their inputs are drawn.
+
+    The loss of one epoch is
+    ``edge_weight * edge + kl(epoch) * KL + feature_weight * masked_feature + contrastive_weight * InfoNCE``
+    with the KL weight warmed up as in training (``model.kl_weight``, ``model.kl_warmup_epochs``).
+    `held_out_relations` names the relations whose valid/test edges must stay unseen: the ones
+    a later fine-tuning will evaluate (empty: every relation keeps its split, the safe default;
+    relations without a split column are then split with `split_ratios` and `seed`, as `train` does).
+
+    Example::
+
+        config = PretrainConfig.from_dict({"epochs": 50, "feature_weight": 0.5, "model": {"channels": 64}})
+    """
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    epochs: int = 100
+    lr: float = 0.003
+    weight_decay: float = 0.0
+    seed: int = 0
+    held_out_relations: tuple[str, ...] = ()
+    split_ratios: tuple[float, float, float] = (0.85, 0.05, 0.10)
+    edge_weight: float = 1.0           # VGAE edge reconstruction (relation names ignored)
+    feature_weight: float = 1.0        # masked-feature reconstruction
+    contrastive_weight: float = 1.0    # cross-modal InfoNCE
+    held_out_edges: float = 0.3        # share of training edges hidden from messages and reconstructed
+    num_negatives: int = 4             # sampled non-edges per reconstructed edge
+    mask_rate: float = 0.3             # share of present features hidden at the input
+    temperature: float = 0.1           # InfoNCE temperature
+    contrastive_batch: int = 512       # pairs per InfoNCE term
+    grad_clip: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.num_negatives < 1 or self.contrastive_batch < 2:
+            raise InputError("pretrain config: epochs and num_negatives must be >= 1, contrastive_batch >= 2")
+        for name in ("edge_weight", "feature_weight", "contrastive_weight", "lr", "weight_decay", "grad_clip"):
+            if getattr(self, name) < 0:
+                raise InputError(f"pretrain config: {name} must be >= 0, got {getattr(self, name)}")
+        if not 0.0 < self.held_out_edges < 1.0:
+            raise InputError(f"pretrain config: held_out_edges must be in (0, 1), got {self.held_out_edges}")
+        if not 0.0 <= self.mask_rate <= 1.0:
+            raise InputError(f"pretrain config: mask_rate must be in [0, 1], got {self.mask_rate}")
+        if self.temperature <= 0:
+            raise InputError(f"pretrain config: temperature must be > 0, got {self.temperature}")
+        if self.edge_weight == self.feature_weight == self.contrastive_weight == 0:
+            raise InputError("pretrain config: every objective has weight 0; nothing to learn")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "pretrain config") -> "PretrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise InputError(f"{source}: unknown pretraining option(s) {unknown}; known: {sorted(names)}")
+        values = dict(data)
+        if "model" in values and not isinstance(values["model"], ModelConfig):
+            values["model"] = ModelConfig.from_dict(values["model"] or {}, source=source)
+        if "split_ratios" in values:
+            values["split_ratios"] = tuple(float(v) for v in values["split_ratios"])
+        if "held_out_relations" in values:
+            values["held_out_relations"] = tuple(values["held_out_relations"] or ())
+        try:
+            return cls(**values)
+        except TypeError as e:
+            raise InputError(f"{source}: {e}") from e
+        except InputError as e:
+            raise InputError(f"{source}: {str(e).removeprefix('pretrain config: ')}") from None
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "PretrainConfig":
+        import yaml
+
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as e:
+            raise InputError(f"{path}: cannot read config: {e}") from e
+        if not isinstance(data, dict):
+            raise InputError(f"{path}: a config must be a mapping of option: value")
+        return cls.from_dict(data, source=str(path))
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["split_ratios"] = list(self.split_ratios)
+        out["held_out_relations"] = list(self.held_out_relations)
+        return out
+
+    def replace(self, **changes: Any) -> "PretrainConfig":
+        return dataclasses.replace(self, **changes)

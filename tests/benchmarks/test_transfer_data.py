@@ -1,0 +1,68 @@
+"""benchmarks/transfer_data.py: few-shot subsampling of training rows and dataset variants."""
+from __future__ import annotations
+
+import csv
+import importlib.util
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mmgraph.data.manifest import load_manifest
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location("mmgraph_bench_transfer_data", BENCH / "transfer_data.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+data = _module()
+ROWS = [{"clip": f"c{i}", "word": f"w{i % 4}", "split": "train" if i < 80 else ("valid" if i < 90 else "test")}
+        for i in range(100)]
+
+
+def test_subsample_keeps_a_share_of_train_rows_per_class_and_every_other_row():
+    kept = data.subsample_train_rows(ROWS, 0.1, seed=0, stratify="word")
+    train = [r for r in kept if r["split"] == "train"]
+    assert Counter(r["word"] for r in train) == {f"w{k}": 2 for k in range(4)}      # 20 per word -> 2 (8 of 80)
+    assert [r for r in kept if r["split"] != "train"] == ROWS[80:]
+    assert kept == [r for r in ROWS if r in kept]                                     # order kept
+    assert data.subsample_train_rows(ROWS, 0.1, seed=0, stratify="word") == kept      # seeded
+    assert data.subsample_train_rows(ROWS, 0.1, seed=1, stratify="word") != kept
+    assert len([r for r in data.subsample_train_rows(ROWS, 0.01, seed=0, stratify="word")
+                if r["split"] == "train"]) == 4                                       # at least one per class
+    with pytest.raises(ValueError):
+        data.subsample_train_rows(ROWS, 0.0, seed=0)
+
+
+def _says_rows(folder: Path) -> list[dict]:
+    with open(folder / "clip_says_word.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_variants_of_the_demo_dataset(tmp_path):
+    few = data.write_variant(data.DIGITS_AV, tmp_path / "few", says_fraction=0.1, seed=0)
+    full, rows = _says_rows(data.DIGITS_AV), _says_rows(few)
+    count = Counter(r["split"] for r in rows)
+    assert count["train"] == 36 and count["valid"] == 30 and count["test"] == 90
+    assert Counter(r["split"] for r in full)["train"] == 360
+    manifest = load_manifest(few / "manifest.yaml")            # parses; media resolve through the links
+    assert (few / "clips" / Path(_read_first_path(few)).name).is_file()
+    assert manifest is not None
+
+    no_image = data.write_variant(data.DIGITS_AV, tmp_path / "no-image", drop_node_type="image")
+    spec = yaml.safe_load((no_image / "manifest.yaml").read_text())
+    assert "image" not in spec["nodes"] and [e["relation"] for e in spec["edges"]] == ["says", "spoken_by"]
+    assert len(_says_rows(no_image)) == len(full)
+
+
+def _read_first_path(folder: Path) -> str:
+    with open(folder / "clips.csv", newline="") as f:
+        return next(csv.DictReader(f))["path"]
