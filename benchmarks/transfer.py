@@ -10,6 +10,10 @@ one more entry):
   `says`/`shows` edges never seen), then `train --init`, against `train` from scratch.
 - `node_types`: pretrain on digits-av without the image node type (clips, words, speakers),
   fine-tune on the full graph where images join, against the same training from scratch.
+- `cold_start`: train on the demo graph (speakers george, jackson, nicolas), then link the clips
+  of lucas, a speaker held out of the graph, through `predict --items` (`cold_start.py`, where
+  the variants are listed: kNN-joined vs edge-less new items, cold-start training options, a
+  feature-only student with and without distillation).
 
 Both use the demo's training settings (`mmgraph.cli.demo.DEMO_TRAIN`) for every run; the
 pretraining uses the same model settings. Rows (`benchmarks/common.py`): `ours_s` is the wall
@@ -122,7 +126,18 @@ def node_types(args) -> list[dict]:
     return summarise("node_types", results, [SHOWS, SAYS], "pretrained without images; fine-tuned with them")
 
 
-SECTIONS = {"few_shot": few_shot, "node_types": node_types}
+def cold_start(args) -> list[dict]:
+    """Clips of a speaker held out of the graph, linked through `predict --items` (cold_start.py)."""
+    from cold_start import measure_cold_start
+
+    rows = measure_cold_start(seeds=args.seeds, quick=args.quick, work=args.work / "cold-start")
+    return [{**r, "section": "cold_start",
+             "note": f"{r['speaker']} Hits@1 {r['hits@1']:.3f} ± {r['hits@1_std']:.3f}, MRR {r['mrr']:.3f}; "
+                     f"known-speaker test Hits@1 {r['test_hits@1']:.3f} (target {r['target_hits@1']:.2f})"}
+            for r in rows]
+
+
+SECTIONS = {"few_shot": few_shot, "node_types": node_types, "cold_start": cold_start}
 
 
 def format_table(rows: list[dict]) -> str:
