@@ -16,8 +16,9 @@ def add_parsers(sub, common) -> None:
     p.add_argument("graph_dir", metavar="GRAPH_DIR")
     p.add_argument("--format", required=True, choices=EXPORT_FORMATS)
     p.add_argument("-o", "--output", required=True, metavar="DIR")
-    p.add_argument("--missing", choices=("null", "zeros"), default="null",
-                   help="graphstorm: a missing feature is null (default) or zeros plus a NAME_mask column")
+    p.add_argument("--missing", choices=("null", "zeros"), default="zeros",
+                   help="graphstorm: a missing feature is zeros plus a NAME_mask column (default; what "
+                        "gconstruct accepts) or null")
     p.add_argument("--force", action="store_true", help="replace an existing output folder")
     common(p)
 

@@ -30,7 +30,7 @@ GS_VERSION = "gconstruct-v0.1"
 
 
 def export_graphstorm(graph, out_dir: str | os.PathLike, *, force: bool = False,
-                      missing: str = "null") -> Path:
+                      missing: str = "zeros") -> Path:
     """Write GraphStorm input (tables, config.json, README.txt) for `graph` into `out_dir`, atomically.
 
     Example::

@@ -55,8 +55,8 @@ def test_graphstorm_export_round_trips(tiny, tmp_path):
     assert read.mmgraph == tiny.mmgraph
 
 
-def test_missing_features_are_null_not_zeros(tiny, tmp_path):
-    out = export_graphstorm(tiny, tmp_path / "gs")
+def test_missing_null_leaves_missing_features_null_not_zeros(tiny, tmp_path):
+    out = export_graphstorm(tiny, tmp_path / "gs", missing="null")
     table = pq.read_table(out / "nodes" / "item" / "part-00000.parquet")
     assert table.column("node_id").to_pylist() == ["a", "b", "c", "z"]
     sizes = table.column("size").to_pylist()
@@ -66,8 +66,8 @@ def test_missing_features_are_null_not_zeros(tiny, tmp_path):
     assert kinds[0] == pytest.approx(tiny["item"].kind[0].tolist())
 
 
-def test_missing_as_zeros_adds_a_mask_column_and_still_round_trips(tiny, tmp_path):
-    out = export_graphstorm(tiny, tmp_path / "gs", missing="zeros")
+def test_default_missing_as_zeros_adds_a_mask_column_and_still_round_trips(tiny, tmp_path):
+    out = export_graphstorm(tiny, tmp_path / "gs")  # zeros by default: gconstruct rejects null rows
     table = pq.read_table(out / "nodes" / "item" / "part-00000.parquet")
     assert table.column("size").to_pylist()[1] == [0.0]
     assert table.column("size_mask").to_pylist() == [1, 0, 1, 0]
@@ -78,7 +78,7 @@ def test_missing_as_zeros_adds_a_mask_column_and_still_round_trips(tiny, tmp_pat
 
 
 def test_graphstorm_config_follows_gconstruct_schema(tiny, tmp_path):
-    out = export_graphstorm(tiny, tmp_path / "gs")
+    out = export_graphstorm(tiny, tmp_path / "gs", missing="null")
     config = json.loads((out / "config.json").read_text())
     assert config["version"] == "gconstruct-v0.1"
     (node,) = config["nodes"]
