@@ -9,6 +9,9 @@ from typing import Any
 from mmgraph.errors import InputError
 from mmgraph.models import ModelConfig
 
+# Valid metrics early stopping can maximise; auc and ap turn on the classification metrics.
+EARLY_STOP_METRICS = ("mrr", "hits@1", "hits@3", "hits@10", "auc", "ap")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -39,12 +42,22 @@ class TrainConfig:
     relations: tuple[str, ...] = ()
     use_features: bool = True      # False: the ablation with learned embeddings only
     grad_clip: float = 1.0
+    n3_weight: float = 0.0         # > 0: N3 regularisation of the 1-N batches (Lacroix et al. 2018)
+    optimizer: str = "adam"        # adam | adagrad
+    early_stop_metric: str = "mrr"  # the valid metric early stopping maximises: mrr, hits@k, auc, ap
 
     def __post_init__(self) -> None:
         if self.loss not in ("1-n", "bce"):
             raise InputError(f"train config: loss must be '1-n' or 'bce', not {self.loss!r}")
         if self.epochs < 1 or self.eval_every < 1 or self.batch_size < 1:
             raise InputError("train config: epochs, eval_every and batch_size must be >= 1")
+        if self.optimizer not in ("adam", "adagrad"):
+            raise InputError(f"train config: optimizer must be 'adam' or 'adagrad', not {self.optimizer!r}")
+        if self.early_stop_metric not in EARLY_STOP_METRICS:
+            raise InputError(f"train config: early_stop_metric must be one of {', '.join(EARLY_STOP_METRICS)}, "
+                             f"not {self.early_stop_metric!r}")
+        if self.n3_weight < 0 or (self.n3_weight > 0 and self.loss != "1-n"):
+            raise InputError("train config: n3_weight must be >= 0, and applies to loss '1-n' only")
         if self.supervision_ratio != "auto" and not 0.0 < float(self.supervision_ratio) <= 1.0:
             raise InputError("train config: supervision_ratio must be 'auto' or in (0, 1]")
 
