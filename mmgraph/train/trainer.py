@@ -198,7 +198,8 @@ def fit(model: LinkPredictor, prepared: PreparedGraph, config: TrainConfig, *, d
                 state.best_state = copy.deepcopy(model.state_dict())
             else:
                 state.bad_evals += 1
-            log.info("epoch %d  loss %.4f  valid mrr %.4f  hits@1 %.4f", epoch, loss, valid["mrr"], valid["hits@1"])
+            log.info("epoch %d  loss %.4f  valid mrr %.4f  hits@1 %.4f  %s %.4f", epoch, loss, valid["mrr"],
+                     valid["hits@1"], metric, valid[metric])
         row["seconds"] = time.perf_counter() - start
         state.log_rows.append(row)
         state.epoch = epoch
