@@ -69,7 +69,8 @@ def load_config(name: str, path: Path | None, overrides: list[str], quick: bool)
     """The dataset's YAML config with `--set a.b=value` overrides (values parsed as YAML)."""
     from mmgraph.train.config import TrainConfig
 
-    path = path or CONFIGS / f"{name.removesuffix('_text')}.yaml"
+    own = CONFIGS / f"{name}.yaml"  # wn18rr_text has its own; else it shares wn18rr's
+    path = path or (own if own.is_file() else CONFIGS / f"{name.removesuffix('_text')}.yaml")
     data = yaml.safe_load(path.read_text()) or {}
     for item in overrides:
         key, _, value = item.partition("=")

@@ -24,7 +24,7 @@ class ModelConfig:
 
     channels: int = 128                  # token, hidden and embedding size
     num_layers: int = 2                  # message-passing layers (0: features only)
-    conv: str = "sage"                   # sage | rgcn | hgt | compgcn
+    conv: str = "sage"                   # sage | rgcn | hgt | compgcn | gcn
     fusion: str = "attention"            # mean | gated | attention
     fusion_heads: int = 4
     variational: bool = True             # VariationalHead, else a linear head
@@ -35,6 +35,7 @@ class ModelConfig:
     scorer: str = "distmult"             # dot | distmult | complex | rotate | transe | mlp
     distance_norm: int = 1               # p of TransE / RotatE distances (1 or 2)
     margin: float = 0.0                  # gamma added to TransE / RotatE scores
+    reciprocal: bool = False             # head queries through a learned inverse relation (ReciprocalScorer)
     dropout: float = 0.1
     feature_dropout: float = 0.1         # drop whole modalities in training (cold start)
     learned_embeddings: str = "featureless"  # featureless | all | none

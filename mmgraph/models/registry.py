@@ -21,6 +21,7 @@ CONVS: dict[str, tuple[str, ...]] = {
     "rgcn": ("num_bases",),
     "hgt": ("heads",),
     "compgcn": ("composition",),
+    "gcn": (),
 }
 FUSIONS: dict[str, type[nn.Module]] = {"mean": MeanFusion, "gated": GatedFusion, "attention": AttentionFusion}
 SCORERS: dict[str, type[Scorer]] = {
@@ -59,6 +60,15 @@ def make_fusion(config, slots: dict[str, int]) -> nn.Module:
 
 
 def make_scorer(config, dim: int) -> Scorer:
+    scorer = _base_scorer(config, dim)
+    if getattr(config, "reciprocal", False):
+        from mmgraph.nn.reciprocal import ReciprocalScorer
+
+        return ReciprocalScorer(scorer)
+    return scorer
+
+
+def _base_scorer(config, dim: int) -> Scorer:
     cls = resolve("scorer", config.scorer)
     if cls in (RotatEScorer, TransEScorer):
         return cls(p=config.distance_norm, margin=config.margin)

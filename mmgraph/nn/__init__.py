@@ -21,6 +21,7 @@ _EXPORTS = {
     "RGCNConv": "mmgraph.nn.conv.rgcn",
     "RelSAGEConv": "mmgraph.nn.conv.rel_sage",
     "CompGCNConv": "mmgraph.nn.conv.compgcn",
+    "GCNConv": "mmgraph.nn.conv.gcn",
     "HeteroGNN": "mmgraph.nn.hetero_gnn",
     # features
     "FeatureProjection": "mmgraph.nn.projection",
@@ -38,6 +39,7 @@ _EXPORTS = {
     "RotatEScorer": "mmgraph.nn.scorers",
     "TransEScorer": "mmgraph.nn.scorers",
     "MLPScorer": "mmgraph.nn.scorers",
+    "ReciprocalScorer": "mmgraph.nn.reciprocal",
 }
 
 __all__, __getattr__, __dir__ = lazy_exports("mmgraph.nn", _EXPORTS, globals())

@@ -11,6 +11,7 @@ from torch_geometric.nn.module_dict import ModuleDict
 from mmgraph.nn.aggregate import CSR
 from mmgraph.nn.conv._utils import Metadata, check_metadata, prepare_adjacency
 from mmgraph.nn.conv.compgcn import CompGCNConv
+from mmgraph.nn.conv.gcn import GCNConv
 from mmgraph.nn.conv.hgt import HGTConv
 from mmgraph.nn.conv.rel_sage import RelSAGEConv
 from mmgraph.nn.conv.rgcn import RGCNConv
@@ -20,6 +21,7 @@ CONVS: dict[str, type[nn.Module]] = {
     "rgcn": RGCNConv,
     "hgt": HGTConv,
     "compgcn": CompGCNConv,
+    "gcn": GCNConv,
 }
 ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
     "gelu": F.gelu,

@@ -9,6 +9,9 @@ from typing import Any
 from mmgraph.errors import InputError
 from mmgraph.models import ModelConfig
 
+# Valid metrics early stopping can maximise; auc and ap turn on the classification metrics.
+EARLY_STOP_METRICS = ("mrr", "hits@1", "hits@3", "hits@10", "auc", "ap")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -59,6 +62,9 @@ class TrainConfig:
     distill_weight: float = 0.5    # with --distill-from: weight of the teacher's loss
     distill_temperature: float = 2.0
     freeze_epochs: int = 0         # with `train --init`: keep the pretrained parts fixed this many epochs
+    n3_weight: float = 0.0         # > 0: N3 regularisation of the 1-N batches (Lacroix et al. 2018)
+    optimizer: str = "adam"        # adam | adagrad
+    early_stop_metric: str = "mrr"  # the valid metric early stopping maximises: mrr, hits@k, auc, ap
 
     def __post_init__(self) -> None:
         if self.loss not in ("1-n", "bce"):
@@ -67,6 +73,13 @@ class TrainConfig:
             raise InputError("train config: epochs, eval_every and batch_size must be >= 1")
         if self.freeze_epochs < 0:
             raise InputError(f"train config: freeze_epochs must be >= 0, got {self.freeze_epochs}")
+        if self.optimizer not in ("adam", "adagrad"):
+            raise InputError(f"train config: optimizer must be 'adam' or 'adagrad', not {self.optimizer!r}")
+        if self.early_stop_metric not in EARLY_STOP_METRICS:
+            raise InputError(f"train config: early_stop_metric must be one of {', '.join(EARLY_STOP_METRICS)}, "
+                             f"not {self.early_stop_metric!r}")
+        if self.n3_weight < 0 or (self.n3_weight > 0 and self.loss != "1-n"):
+            raise InputError("train config: n3_weight must be >= 0, and applies to loss '1-n' only")
         if self.supervision_ratio != "auto" and not 0.0 < float(self.supervision_ratio) <= 1.0:
             raise InputError("train config: supervision_ratio must be 'auto' or in (0, 1]")
         if self.batching not in ("auto", "full", "mini"):

@@ -37,7 +37,9 @@ from mmgraph.train.layerwise import embed_layerwise
 from mmgraph.train.losses import negative_sampling_loss, one_to_n_loss
 from mmgraph.train.message_passing import epoch_edges
 from mmgraph.train.negatives import filtered_negatives
+from mmgraph.train.optim import make_optimizer
 from mmgraph.train.prepare import PreparedGraph, feature_derived_edge_types
+from mmgraph.train.regularizers import n3_penalty
 from mmgraph.utils import atomic_torch_save, progress
 
 EdgeType = tuple[str, str, str]
@@ -174,9 +176,12 @@ def _group_loss(model, prepared, config, rels, z, which: Tensor, pair: Tensor, g
     if config.loss == "1-n":
         r = model.relation_vectors_for(rels, which)
         heads, tails = pair[0], pair[1]
-        return one_to_n_loss(model.scorer.score_tails(z_src[heads], r, z_dst),
+        loss = one_to_n_loss(model.scorer.score_tails(z_src[heads], r, z_dst),
                              model.scorer.score_heads(z_src, r, z_dst[tails]), heads, tails, [prepared.train_filters[et] for et in rels], which,
                              label_smoothing=config.label_smoothing)
+        if config.n3_weight > 0:
+            loss = loss + config.n3_weight * n3_penalty(model.scorer, z_src[heads], r, z_dst[tails])
+        return loss
     return sum(_link_loss(model, prepared, config, et, z, pair[:, which == i], generator)
                for i, et in enumerate(rels) if bool((which == i).any()))
 
@@ -205,7 +210,7 @@ def fit(model: LinkPredictor, prepared: PreparedGraph, config: TrainConfig, *, d
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed + 1)
     model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = make_optimizer(config, model.parameters())
     state = state or TrainState()
     if resume_blob is not None:
         model.load_state_dict(resume_blob["model"])
@@ -240,22 +245,26 @@ def fit(model: LinkPredictor, prepared: PreparedGraph, config: TrainConfig, *, d
         row = {"epoch": epoch, "loss": loss, "kl": kl}
         if (epoch % config.eval_every == 0 or epoch == config.epochs) and ctx.is_main:
             z = embed_for_eval(model, prepared, device, (x, m), layerwise=mode == "mini")
-            valid = evaluate_split(model, prepared, z, split="valid", with_classification=False)["overall"]
-            row.update({f"valid_{k}": valid[k] for k in ("mrr", "hits@1", "hits@3", "hits@10")})
-            if valid["mrr"] > state.best_mrr:
-                state.best_mrr, state.best_epoch, state.bad_evals = valid["mrr"], epoch, 0
+            metric = config.early_stop_metric
+            valid = evaluate_split(model, prepared, z, split="valid",
+                                   with_classification=metric in ("auc", "ap"))["overall"]
+            row.update({f"valid_{k}": valid[k] for k in ("mrr", "hits@1", "hits@3", "hits@10", metric)})
+            # best_mrr holds the best value of the early-stop metric (MRR unless configured otherwise)
+            if valid[metric] > state.best_mrr:
+                state.best_mrr, state.best_epoch, state.bad_evals = valid[metric], epoch, 0
                 state.best_state = copy.deepcopy(model.state_dict())
             else:
                 state.bad_evals += 1
-            log.info("epoch %d  loss %.4f  valid mrr %.4f  hits@1 %.4f", epoch, loss, valid["mrr"], valid["hits@1"])
+            log.info("epoch %d  loss %.4f  valid mrr %.4f  hits@1 %.4f  %s %.4f", epoch, loss, valid["mrr"],
+                     valid["hits@1"], metric, valid[metric])
         row["seconds"] = time.perf_counter() - start
         state.log_rows.append(row)
         state.epoch = epoch
         if checkpoint is not None:
             save_checkpoint(checkpoint, model, optimizer, state, generator)
         if ctx.broadcast(state.bad_evals >= config.patience):  # rank 0 decides for all: none waits alone
-            log.info("early stop at epoch %d (best valid mrr %.4f at epoch %d)", epoch, state.best_mrr,
-                     state.best_epoch)
+            log.info("early stop at epoch %d (best valid %s %.4f at epoch %d)", epoch, config.early_stop_metric,
+                     state.best_mrr, state.best_epoch)
             break
     if freeze is not None:
         freeze.release()
