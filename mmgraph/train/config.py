@@ -139,3 +139,10 @@ class TrainConfig:
 
     def replace(self, **changes: Any) -> "TrainConfig":
         return dataclasses.replace(self, **changes)
+
+
+def supervision_ratio(config: TrainConfig) -> float:
+    """The share of training edges that supervise in an epoch (the rest pass messages)."""
+    if config.supervision_ratio != "auto":
+        return float(config.supervision_ratio)
+    return 0.3 if config.model.num_layers > 0 else 1.0

@@ -36,10 +36,12 @@ from torch import Tensor
 from mmgraph import distributed
 from mmgraph.eval.ranking import FilterIndex
 from mmgraph.train.batching import resolved_fanouts
+from mmgraph.train.config import supervision_ratio
 from mmgraph.train.layerwise import feature_rows
 from mmgraph.train.losses import masked_cross_entropy, negative_sampling_loss
 from mmgraph.train.message_passing import epoch_edges
 from mmgraph.train.negatives import filtered_negatives
+from mmgraph.train.optim import optimizer_step
 from mmgraph.train.sampler import HeteroNeighborSampler, SampledSubgraph
 from mmgraph.utils import progress
 
@@ -166,8 +168,6 @@ def minibatch_epoch_loss(model, optimizer, prepared, config, x, m, device, gener
     Under torchrun each rank takes its share of every batch's seed edges (`runner.ctx.shard`) and
     samples and draws negatives with its own generator; DDP averages the gradients.
     """
-    from mmgraph.train.trainer import supervision_ratio
-
     runner = runner or distributed.DistContext().wrap(model)
 
     message_idx, supervision = epoch_edges(prepared.splits, prepared.relations,
@@ -192,11 +192,7 @@ def minibatch_epoch_loss(model, optimizer, prepared, config, x, m, device, gener
             return weight * link + kl_weight * kl, kl
 
         loss, kl = runner(step)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
+        optimizer_step(optimizer, loss, model.parameters(), grad_clip=config.grad_clip)
         total += float(loss.detach())
         total_kl += float(kl.detach())
     return total / len(batches), total_kl / len(batches)

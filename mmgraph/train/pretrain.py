@@ -28,6 +28,7 @@ from mmgraph.models.transfer import identity_names
 from mmgraph.nn.variational import KLSchedule
 from mmgraph.train.message_passing import disjoint_supervision
 from mmgraph.train.negatives import filtered_negatives
+from mmgraph.train.optim import optimizer_step
 from mmgraph.train.objectives import edge_reconstruction_loss, feature_masks, info_nce, masked_feature_loss
 from mmgraph.train.prepare import PreparedGraph, prepare_graph, splits_to_plain
 from mmgraph.train.pretrain_config import PretrainConfig
@@ -162,11 +163,7 @@ def _epoch(model, decoders, optimizer, prepared, config, x, m, filters, pairs, g
 
     loss = (config.edge_weight * edge + kl_weight * kl + config.feature_weight * feature
             + config.contrastive_weight * contrastive)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    if config.grad_clip > 0:
-        torch.nn.utils.clip_grad_norm_([*model.parameters(), *decoders.parameters()], config.grad_clip)
-    optimizer.step()
+    optimizer_step(optimizer, loss, [*model.parameters(), *decoders.parameters()], grad_clip=config.grad_clip)
     terms = {"loss": loss, "edge": edge, "kl": kl, "feature": feature, "contrastive": contrastive}
     return {name: float(value.detach()) for name, value in terms.items()}
 

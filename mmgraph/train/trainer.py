@@ -30,14 +30,14 @@ from mmgraph.models import GraphSchema, LinkPredictor
 from mmgraph.nn.variational import KLSchedule
 from mmgraph.train import minibatch
 from mmgraph.train.batching import choose_batching, inference_bytes, memory_budget_bytes
-from mmgraph.train.config import TrainConfig
+from mmgraph.train.config import TrainConfig, supervision_ratio
 from mmgraph.train.freeze import FreezeSchedule
 from mmgraph.train.inductive import cold_start_messages
 from mmgraph.train.layerwise import embed_layerwise
 from mmgraph.train.losses import negative_sampling_loss, one_to_n_loss
 from mmgraph.train.message_passing import epoch_edges
 from mmgraph.train.negatives import filtered_negatives
-from mmgraph.train.optim import make_optimizer
+from mmgraph.train.optim import make_optimizer, optimizer_step
 from mmgraph.train.prepare import PreparedGraph, feature_derived_edge_types
 from mmgraph.train.regularizers import n3_penalty
 from mmgraph.utils import atomic_torch_save, progress
@@ -71,12 +71,6 @@ def build_model(config: TrainConfig, prepared: PreparedGraph) -> LinkPredictor:
         feature_modalities={t: {n: m for n, m in f.items() if n in prepared.x_dict[t]}
                             for t, f in schema.feature_modalities.items()})
     return LinkPredictor(config.model, schema)
-
-
-def supervision_ratio(config: TrainConfig) -> float:
-    if config.supervision_ratio != "auto":
-        return float(config.supervision_ratio)
-    return 0.3 if config.model.num_layers > 0 else 1.0
 
 
 def to_device(prepared: PreparedGraph, device: torch.device):
@@ -135,11 +129,7 @@ def _epoch_loss(model, optimizer, prepared, config, x, m, device, generator, kl_
                  for rels, which, pairs in groups]
         loss, kl = runner(lambda module: _step_loss(module, prepared, config, x, m, edges, batch, own_generator,
                                                     kl_weight, teacher))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
+        optimizer_step(optimizer, loss, model.parameters(), grad_clip=config.grad_clip)
         total += float(loss.detach())
         total_kl += float(kl.detach())
     return total / steps, total_kl / steps
