@@ -99,43 +99,14 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> "TrainConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise InputError(f"{source}: unknown training option(s) {unknown}; known: {sorted(names)}")
-        values = dict(data)
-        if "model" in values and not isinstance(values["model"], ModelConfig):
-            values["model"] = ModelConfig.from_dict(values["model"] or {}, source=source)
-        if "split_ratios" in values:
-            values["split_ratios"] = tuple(float(v) for v in values["split_ratios"])
-        if "relations" in values:
-            values["relations"] = tuple(values["relations"] or ())
-        if "fanouts" in values:
-            values["fanouts"] = tuple(values["fanouts"] or ())
-        try:
-            return cls(**values)
-        except TypeError as e:
-            raise InputError(f"{source}: {e}") from e
+        return config_from_dict(cls, data, source=source, what="training", sequences=("relations", "fanouts"))
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "TrainConfig":
-        import yaml
-
-        path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError) as e:
-            raise InputError(f"{path}: cannot read config: {e}") from e
-        if not isinstance(data, dict):
-            raise InputError(f"{path}: a config must be a mapping of option: value")
-        return cls.from_dict(data, source=str(path))
+        return cls.from_dict(read_config_yaml(path), source=str(path))
 
     def to_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
-        out["split_ratios"] = list(self.split_ratios)
-        out["relations"] = list(self.relations)
-        out["fanouts"] = list(self.fanouts)
-        return out
+        return config_to_dict(self)
 
     def replace(self, **changes: Any) -> "TrainConfig":
         return dataclasses.replace(self, **changes)
@@ -146,3 +117,45 @@ def supervision_ratio(config: TrainConfig) -> float:
     if config.supervision_ratio != "auto":
         return float(config.supervision_ratio)
     return 0.3 if config.model.num_layers > 0 else 1.0
+
+
+def config_from_dict(cls, data: dict[str, Any], *, source: str, what: str, sequences: tuple[str, ...] = ()):
+    """A frozen config dataclass from plain values (YAML): unknown keys and bad values name `source`.
+
+    `model` becomes a ModelConfig, `split_ratios` a tuple of floats, each of `sequences` a tuple.
+    """
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise InputError(f"{source}: unknown {what} option(s) {unknown}; known: {sorted(names)}")
+    values = dict(data)
+    if "model" in values and not isinstance(values["model"], ModelConfig):
+        values["model"] = ModelConfig.from_dict(values["model"] or {}, source=source)
+    if "split_ratios" in values:
+        values["split_ratios"] = tuple(float(v) for v in values["split_ratios"])
+    for name in sequences:
+        if name in values:
+            values[name] = tuple(values[name] or ())
+    try:
+        return cls(**values)
+    except TypeError as e:
+        raise InputError(f"{source}: {e}") from e
+
+
+def read_config_yaml(path: str | Path) -> dict[str, Any]:
+    """The mapping in a YAML config file; InputError naming the file otherwise."""
+    import yaml
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise InputError(f"{path}: cannot read config: {e}") from e
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: a config must be a mapping of option: value")
+    return data
+
+
+def config_to_dict(config) -> dict[str, Any]:
+    """Plain values (tuples as lists), what `config_from_dict` reads back."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}

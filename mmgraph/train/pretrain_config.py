@@ -8,6 +8,7 @@ from typing import Any
 
 from mmgraph.errors import InputError
 from mmgraph.models import ModelConfig
+from mmgraph.train.config import config_from_dict, config_to_dict, read_config_yaml
 
 __all__ = ["PretrainConfig"]
 
@@ -62,42 +63,19 @@ class PretrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "pretrain config") -> "PretrainConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise InputError(f"{source}: unknown pretraining option(s) {unknown}; known: {sorted(names)}")
-        values = dict(data)
-        if "model" in values and not isinstance(values["model"], ModelConfig):
-            values["model"] = ModelConfig.from_dict(values["model"] or {}, source=source)
-        if "split_ratios" in values:
-            values["split_ratios"] = tuple(float(v) for v in values["split_ratios"])
-        if "held_out_relations" in values:
-            values["held_out_relations"] = tuple(values["held_out_relations"] or ())
         try:
-            return cls(**values)
-        except TypeError as e:
-            raise InputError(f"{source}: {e}") from e
-        except InputError as e:
+            return config_from_dict(cls, data, source=source, what="pretraining", sequences=("held_out_relations",))
+        except InputError as e:  # a value check of __post_init__: name the source, not "pretrain config"
+            if not str(e).startswith("pretrain config: "):
+                raise
             raise InputError(f"{source}: {str(e).removeprefix('pretrain config: ')}") from None
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "PretrainConfig":
-        import yaml
-
-        path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError) as e:
-            raise InputError(f"{path}: cannot read config: {e}") from e
-        if not isinstance(data, dict):
-            raise InputError(f"{path}: a config must be a mapping of option: value")
-        return cls.from_dict(data, source=str(path))
+        return cls.from_dict(read_config_yaml(path), source=str(path))
 
     def to_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
-        out["split_ratios"] = list(self.split_ratios)
-        out["held_out_relations"] = list(self.held_out_relations)
-        return out
+        return config_to_dict(self)
 
     def replace(self, **changes: Any) -> "PretrainConfig":
         return dataclasses.replace(self, **changes)
