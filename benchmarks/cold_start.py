@@ -74,14 +74,11 @@ def write_items_table(folder: Path, speaker: str = HELD_OUT_SPEAKER, takes=range
 
 
 def build_demo_graph(work: Path) -> Path:
-    from mmgraph.cli.demo import demo_dataset
-    from mmgraph.data.builder import build_graph
-    from mmgraph.data.graph_io import write_graph
+    from common import load_bench_datasets
 
-    graph_dir = work / "graph"
-    graph, report = build_graph(demo_dataset() / "manifest.yaml", cache_dir=work / "cache", return_report=True)
-    write_graph(graph, report, graph_dir, force=True)
-    return graph_dir
+    from mmgraph.cli.demo import demo_dataset
+
+    return load_bench_datasets().build_graph_dir(demo_dataset() / "manifest.yaml", work / "graph")
 
 
 def cold_start_scores(run_dir: Path, table: Path, *, join_graph: bool = True) -> dict[str, float]:

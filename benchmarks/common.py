@@ -253,3 +253,17 @@ def format_table(rows: list[dict]) -> str:
     out = [fmt.format(*header), fmt.format(*("-" * w for w in widths))]
     out += [fmt.format(*line) for line in lines]
     return "\n".join(s.rstrip() for s in out)
+
+
+def load_bench_datasets():
+    """benchmarks/datasets.py by path, under its own name (never shadowing Hugging Face `datasets`)."""
+    import importlib.util
+
+    name = "mmgraph_bench_datasets"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("datasets.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -27,20 +27,9 @@ from pathlib import Path
 
 import torch
 import yaml
+from common import load_bench_datasets
 
-
-def _load_writers():
-    """benchmarks/datasets.py by path, under its own name (never shadowing Hugging Face `datasets`)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("mmgraph_bench_datasets", Path(__file__).with_name("datasets.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-_writers = _load_writers()
+_writers = load_bench_datasets()
 DATASETS, build_graph_dir, write_manifest = _writers.DATASETS, _writers.build_graph_dir, _writers.write_manifest
 
 CONFIGS = Path(__file__).resolve().parent / "configs"

@@ -23,7 +23,6 @@ seed and their mean and standard deviation. `--quick`: one seed, a fifth of the 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import logging
 import statistics
 import sys
@@ -33,7 +32,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from common import make_row, write_rows
+from common import load_bench_datasets, make_row, write_rows
 from transfer_data import DIGITS_AV, write_variant
 
 from mmgraph.cli.demo import DEMO_TRAIN
@@ -43,16 +42,7 @@ from mmgraph.train.pretrain_config import PretrainConfig
 from mmgraph.train.run import train_run
 
 
-def _load_datasets():
-    """benchmarks/datasets.py by path, under its own name (never shadowing Hugging Face `datasets`)."""
-    spec = importlib.util.spec_from_file_location("mmgraph_bench_datasets", Path(__file__).with_name("datasets.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-build_graph_dir = _load_datasets().build_graph_dir
+build_graph_dir = load_bench_datasets().build_graph_dir
 
 SAYS, SHOWS = "clip|says|word", "image|shows|word"
 PRETRAIN = {"epochs": 100, "lr": 0.003, "held_out_relations": ["says", "shows"]}
