@@ -1,4 +1,4 @@
-"""Speaker invariance of the packaged audio encoder: leave-one-speaker-out digit accuracy on FSDD.
+"""Speaker invariance of the packaged audio encoders: leave-one-speaker-out digit accuracy on FSDD.
 
 Every FSDD clip (4 speakers x 10 digits x 50 takes, ../shared/data/fsdd/recordings) is encoded;
 a linear probe (standardised features, logistic regression) is trained on three speakers and
@@ -7,8 +7,9 @@ tested on the fourth, for each speaker in turn. Also the held-out-takes accuracy
 the 8 cosine-nearest clips of the other speakers (takes 0-15, the demo graph's), which is what
 the builder's kNN relation and cold-start items go by. `--set key=value` overrides encoder options, e.g.
 
-    python benchmarks/audio_loso.py                      # the packaged defaults
-    python benchmarks/audio_loso.py --set cmvn=false --set warp_views=0 --takes 16
+    python benchmarks/audio_loso.py                      # the signal-processing default
+    python benchmarks/audio_loso.py --encoder speech     # Google's pretrained speech embedding
+    python benchmarks/audio_loso.py --set lifter=0 --takes 16
 """
 from __future__ import annotations
 
@@ -24,13 +25,14 @@ FSDD = Path(__file__).resolve().parents[2] / "shared" / "data" / "fsdd" / "recor
 SPEAKERS = ("george", "jackson", "lucas", "nicolas")
 
 
-def encode_fsdd(options: dict, takes: int = 50) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def encode_fsdd(options: dict, takes: int = 50,
+                encoder: str = "default") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(features [N, d], digit [N], speaker index [N], take [N]) of FSDD with the given encoder options."""
     from mmgraph.encoders import encode_values, make_encoder
 
     rows = [(d, s, t) for s in range(len(SPEAKERS)) for d in range(10) for t in range(takes)]
     paths = [str(FSDD / f"{d}_{SPEAKERS[s]}_{t}.wav") for d, s, t in rows]
-    encoder = make_encoder("audio", "default", **options)
+    encoder = make_encoder("audio", encoder, **options)
     x = encode_values(encoder, paths, batch_size=64, num_workers=2, desc="fsdd").x.numpy()
     digit, speaker, take = (np.array(c) for c in zip(*rows))
     return x, digit, speaker, take
@@ -58,15 +60,16 @@ def knn_vote(x, digit, speaker, take, held_out: int, k: int = 8, takes: int = 16
     return float((torch.mode(votes, dim=1).values.numpy() == digit[query]).mean())
 
 
-def loso_accuracy(options: dict, takes: int = 50) -> dict:
+def loso_accuracy(options: dict, takes: int = 50, encoder: str = "default") -> dict:
     started = time.perf_counter()
-    x, digit, speaker, take = encode_fsdd(options, takes)
+    x, digit, speaker, take = encode_fsdd(options, takes, encoder)
     encode_s = time.perf_counter() - started
     per_speaker = {name: probe(x[speaker != s], digit[speaker != s], x[speaker == s], digit[speaker == s])
                    for s, name in enumerate(SPEAKERS)}
     knn = {name: knn_vote(x, digit, speaker, take, s) for s, name in enumerate(SPEAKERS)}
     known = probe(x[take >= 5], digit[take >= 5], x[take < 5], digit[take < 5])
-    return {"options": options, "dim": int(x.shape[1]), "loso_mean": float(np.mean(list(per_speaker.values()))),
+    return {"encoder": encoder, "options": options, "dim": int(x.shape[1]),
+            "loso_mean": float(np.mean(list(per_speaker.values()))),
             "loso": per_speaker, "knn_loso_mean": float(np.mean(list(knn.values()))), "knn_loso": knn,
             "known_speakers": known, "encode_s": encode_s, "clips": int(len(x))}
 
@@ -80,15 +83,16 @@ def _value(text: str):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--encoder", default="default", help="registered audio encoder (default, speech)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="an encoder option")
     parser.add_argument("--takes", type=int, default=50, help="takes per digit and speaker (default 50)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     options = {k: _value(v) for k, v in (s.split("=", 1) for s in args.set)}
-    result = loso_accuracy(options, args.takes)
+    result = loso_accuracy(options, args.takes, args.encoder)
     loso = "  ".join(f"{k} {v:.3f}" for k, v in result["loso"].items())
     knn = "  ".join(f"{k} {v:.3f}" for k, v in result["knn_loso"].items())
-    print(f"{options or 'defaults'}: LOSO mean {result['loso_mean']:.3f} ({loso}); 8-NN vote LOSO mean "
+    print(f"{args.encoder} {options or 'defaults'}: LOSO mean {result['loso_mean']:.3f} ({loso}); 8-NN vote LOSO mean "
           f"{result['knn_loso_mean']:.3f} ({knn}); known speakers "
           f"{result['known_speakers']:.3f}; dim {result['dim']}; encoded {result['clips']} clips in "
           f"{result['encode_s']:.1f} s")

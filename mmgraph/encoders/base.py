@@ -27,6 +27,7 @@ _BUILTIN_MODULES = (
     "mmgraph.encoders.tabular",
     "mmgraph.encoders.image",
     "mmgraph.encoders.audio",
+    "mmgraph.encoders.speech",
     "mmgraph.encoders.text",
     "mmgraph.encoders.hf",
 )

@@ -26,6 +26,7 @@ CASES = {
     ("vector", "raw"): (lambda ctx: make_encoder("vector"), lambda ctx: ["1 2 3 4", [0.5] * 4, "4,3,2,1"]),
     ("image", "efficientnet-lite0"): (lambda ctx: make_encoder("image"), _digits),
     ("audio", "default"): (lambda ctx: make_encoder("audio"), _clips),
+    ("audio", "speech"): (lambda ctx: make_encoder("audio", "speech"), _clips),
     ("text", "minilm"): (lambda ctx: make_encoder("text"), lambda ctx: ["zero", "a spoken digit", "nine"]),
     ("text", HF_FOLDER_NAME): (lambda ctx: make_encoder("text", str(ctx["tiny_models"]["bert"])),
                                lambda ctx: ["the cat", "one two", "dog"]),
