@@ -11,7 +11,10 @@ Per clip (loader threads): read at any rate, mono, 16 kHz, trim leading/trailing
 centre short clips in silence so at least one 775 ms window fits. Per batch: 32-band log-mel
 frames (10 ms hop) from the first ONNX model, then one 96-d embedding per 76-frame window,
 windows every `hop_frames` frames; the clip becomes the mean embedding of each of `segments`
-equal runs of windows, in order ([segments * 96]).
+equal runs of windows, in order ([segments * 96]), divided by `scale` so that values are of unit
+size like the other encoders' (the raw outputs average |x| = 12 on FSDD). mmgraph's feature
+projections LayerNorm their input, so the scale matters only to other consumers of the features
+(exports, your own models).
 
 Measured on FSDD (`benchmarks/audio_loso.py --encoder speech`: 4 speakers, takes 0-15 of each
 digit, each speaker held out in turn): majority vote of the 8 cosine-nearest clips of the
@@ -80,15 +83,18 @@ class SpeechEmbeddingEncoder(Encoder):
     SAMPLE_RATE = 16000
 
     def __init__(self, *, model_dir: str | None = None, segments: int = 3, hop_frames: int = 4,
-                 min_s: float = 1.1, top_db: float = 20.0, margin_s: float = 0.02, batch_windows: int = 512):
+                 min_s: float = 1.1, top_db: float = 20.0, margin_s: float = 0.02, scale: float = 12.0,
+                 batch_windows: int = 512):
         if segments < 1 or hop_frames < 1 or batch_windows < 1:
             raise InputError(f"audio encoder 'speech': segments, hop_frames and batch_windows must be >= 1, got "
                              f"{segments}, {hop_frames}, {batch_windows}")
+        if not scale > 0:
+            raise InputError(f"audio encoder 'speech': scale must be > 0, got {scale}")
         if min_s < 0.8:
             raise InputError(f"audio encoder 'speech': min_s must be >= 0.8 (one {WINDOW_FRAMES}-frame window), "
                              f"got {min_s}")
         super().__init__(model_dir=model_dir, segments=segments, hop_frames=hop_frames, min_s=min_s,
-                         top_db=top_db, margin_s=margin_s, batch_windows=batch_windows)
+                         top_db=top_db, margin_s=margin_s, scale=scale, batch_windows=batch_windows)
         self.files = model_files(model_dir)
         self.dim = segments * EMBEDDING_DIM
 
@@ -136,4 +142,4 @@ class SpeechEmbeddingEncoder(Encoder):
         longest = max(counts)
         padded = torch.stack([torch.cat([e, e.new_zeros(longest - len(e), EMBEDDING_DIM)]) for e in per_clip])
         weights = segment_weights(torch.tensor(counts), longest, self.options["segments"])  # [B, K, W]
-        return torch.bmm(weights, padded).flatten(1).float().contiguous()
+        return (torch.bmm(weights, padded).flatten(1) / self.options["scale"]).float().contiguous()

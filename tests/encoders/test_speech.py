@@ -24,6 +24,7 @@ def encoder():
 def test_shape_and_identity(encoder, fsdd_wavs):
     feat = encode_values(encoder, [str(p) for p in fsdd_wavs], batch_size=5)
     assert feat.x.shape == (12, 3 * speech.EMBEDDING_DIM) and feat.mask.all() and torch.isfinite(feat.x).all()
+    assert 0.2 < feat.x.abs().mean() < 5.0  # unit size, like the other encoders
     assert "|" in encoder.identity and "model_dir" not in encoder.identity  # weights fingerprinted, not paths
     assert make_encoder("audio", "speech", segments=2).dim == 2 * speech.EMBEDDING_DIM
 
@@ -100,7 +101,8 @@ def test_missing_model_files_and_package_are_clear_errors(tmp_path, monkeypatch)
         make_encoder("audio", "speech")
 
 
-@pytest.mark.parametrize("options, field", [({"segments": 0}, "segments"), ({"min_s": 0.5}, "min_s")])
+@pytest.mark.parametrize("options, field", [({"segments": 0}, "segments"), ({"min_s": 0.5}, "min_s"),
+                                            ({"scale": 0}, "scale")])
 def test_bad_options(options, field):
     with pytest.raises(InputError, match=field):
         make_encoder("audio", "speech", **options)
