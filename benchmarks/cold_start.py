@@ -20,6 +20,11 @@ Rows (each over the given seeds; mean and spread):
 
     python benchmarks/cold_start.py --seeds 0,1,2 --json cold_start.json
     python benchmarks/cold_start.py --seeds 0 --quick    # 60 epochs, no student rows
+    python benchmarks/cold_start.py --held-out george --only demo,inductive   # another speaker out
+
+`--held-out SPEAKER` trains on the demo graph's variant without that speaker (lucas's clips take
+its place, `transfer_data.write_speaker_variant`), so the settings can be chosen on speakers other
+than the one they are reported on.
 
 The lead's benchmarks/transfer.py calls `measure_cold_start(seeds=..., quick=..., work=...)`.
 """
@@ -34,11 +39,12 @@ import time
 from pathlib import Path
 
 import torch
+from transfer_data import FSDD_SPEAKERS
 
 ROOT = Path(__file__).resolve().parents[1]
 FSDD = ROOT.parent / "shared" / "data" / "fsdd" / "recordings"
 WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
-HELD_OUT_SPEAKER = "lucas"
+HELD_OUT_SPEAKER = "lucas"  # the speaker the embedded demo graph leaves out
 
 # Variants of the demo's settings (mmgraph.cli.demo.DEMO_TRAIN); nested "model" keys are merged.
 VARIANTS: dict[str, dict] = {
@@ -73,12 +79,18 @@ def write_items_table(folder: Path, speaker: str = HELD_OUT_SPEAKER, takes=range
     return table
 
 
-def build_demo_graph(work: Path) -> Path:
+def build_demo_graph(work: Path, held_out: str = HELD_OUT_SPEAKER) -> Path:
+    """The demo graph (which leaves lucas out), or its variant that leaves `held_out` out instead."""
     from common import load_bench_datasets
+    from transfer_data import write_speaker_variant
 
     from mmgraph.cli.demo import demo_dataset
 
-    return load_bench_datasets().build_graph_dir(demo_dataset() / "manifest.yaml", work / "graph")
+    manifest = demo_dataset() / "manifest.yaml"
+    if held_out != HELD_OUT_SPEAKER:
+        manifest = write_speaker_variant(demo_dataset(), work / "dataset", held_out=held_out,
+                                         recordings=FSDD) / "manifest.yaml"
+    return load_bench_datasets().build_graph_dir(manifest, work / "graph")
 
 
 def cold_start_scores(run_dir: Path, table: Path, *, join_graph: bool = True) -> dict[str, float]:
@@ -104,7 +116,7 @@ def _train(graph_dir: Path, run_dir: Path, settings: dict, seed: int, distill_fr
     return train_run(graph_dir, run_dir, config, device=torch.device("cpu"), force=True, **kwargs)
 
 
-def _row(name: str, per_seed: list[dict], seeds: list[int], wall: float) -> dict:
+def _row(name: str, per_seed: list[dict], seeds: list[int], wall: float, speaker: str) -> dict:
     def stats(key):
         values = [r[key] for r in per_seed]
         return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
@@ -114,18 +126,19 @@ def _row(name: str, per_seed: list[dict], seeds: list[int], wall: float) -> dict
     t_mean, _ = stats("test_hits@1")
     return {"name": name, "hits@1": h_mean, "hits@1_std": h_std, "mrr": m_mean, "mrr_std": m_std,
             "test_hits@1": t_mean, "seeds": seeds, "per_seed": per_seed, "wall_s": wall,
-            "speaker": HELD_OUT_SPEAKER, "target_hits@1": 0.80}
+            "speaker": speaker, "target_hits@1": 0.80}
 
 
-def measure_cold_start(*, seeds: list[int], quick: bool, work: Path,
-                       variants: list[str] | None = None) -> list[dict]:
-    """One row per variant: cold-start Hits@1 / MRR on lucas (mean, std over seeds), known-speaker test Hits@1."""
+def measure_cold_start(*, seeds: list[int], quick: bool, work: Path, variants: list[str] | None = None,
+                       held_out: str = HELD_OUT_SPEAKER) -> list[dict]:
+    """One row per variant: cold-start Hits@1 / MRR on the held-out speaker (mean, std over seeds),
+    known-speaker test Hits@1."""
     if not FSDD.is_dir():
         raise FileNotFoundError(f"{FSDD}: the FSDD recordings are needed for the held-out speaker")
     torch.set_num_threads(1)
     work = Path(work)
-    graph_dir = build_demo_graph(work)
-    table = write_items_table(work / "items")
+    graph_dir = build_demo_graph(work, held_out)
+    table = write_items_table(work / "items", speaker=held_out)
     epochs = 60 if quick else None
     names = variants or (["demo", "demo_edgeless"] + list(VARIANTS)[1:]
                          + ([] if quick else ["student", "distilled_student"]))
@@ -157,7 +170,7 @@ def measure_cold_start(*, seeds: list[int], quick: bool, work: Path,
             per_seed.append(scores)
             print(f"{name} seed {seed}: cold-start hits@1 {scores['hits@1']:.3f} mrr {scores['mrr']:.3f}; "
                   f"known-speaker test hits@1 {scores['test_hits@1']:.3f}", file=sys.stderr, flush=True)
-        rows.append(_row(name, per_seed, seeds, time.perf_counter() - started))
+        rows.append(_row(name, per_seed, seeds, time.perf_counter() - started, held_out))
     return rows
 
 
@@ -166,14 +179,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
     parser.add_argument("--quick", action="store_true", help="60 epochs instead of the demo's 200, no student rows")
     parser.add_argument("--only", default=None, help="comma-separated variants")
-    parser.add_argument("--work", type=Path, default=Path("/tmp/mmgraph-cold-start"))
+    parser.add_argument("--held-out", default=HELD_OUT_SPEAKER, choices=FSDD_SPEAKERS,
+                        help="the speaker left out of the graph (default lucas, as in the demo graph)")
+    parser.add_argument("--work", type=Path, default=None, help="default /tmp/mmgraph-cold-start[-SPEAKER]")
     parser.add_argument("--json", type=Path, help="write the rows to this file")
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     variants = [v.strip() for v in args.only.split(",")] if args.only else None
-    rows = measure_cold_start(seeds=seeds, quick=args.quick, work=args.work, variants=variants)
+    work = args.work or Path("/tmp/mmgraph-cold-start" + ("" if args.held_out == HELD_OUT_SPEAKER
+                                                          else f"-{args.held_out}"))
+    rows = measure_cold_start(seeds=seeds, quick=args.quick, work=work, variants=variants, held_out=args.held_out)
     for r in rows:
-        print(f"{r['name']:<18} cold-start hits@1 {r['hits@1']:.3f} +- {r['hits@1_std']:.3f}  "
+        print(f"{r['name']:<18} {r['speaker']} cold-start hits@1 {r['hits@1']:.3f} +- {r['hits@1_std']:.3f}  "
               f"mrr {r['mrr']:.3f}  known-speaker test hits@1 {r['test_hits@1']:.3f}  ({r['wall_s']:.0f} s)")
     if args.json:
         from mmgraph.utils import atomic_write_text

@@ -6,7 +6,9 @@ against the manifest's folder, so they stay valid, and the feature cache still h
 
 - `few_shot`: only a share of the `says` training rows stays (drawn per word, seeded); valid
   and test rows are unchanged, so the test set is the same as the full graph's;
-- `drop_node_type`: a node type and every edge that touches it removed (e.g. no images).
+- `drop_node_type`: a node type and every edge that touches it removed (e.g. no images);
+- `write_speaker_variant`: the same graph with another FSDD speaker held out (its clips replaced
+  by those of the speaker the demo leaves out), so cold start can be measured on every speaker.
 
     folder = write_variant(DIGITS_AV, work / "few-shot-0", says_fraction=0.1, seed=0)
     graph_dir = build_graph_dir(folder / "manifest.yaml", work / "graphs" / "few-shot-0")
@@ -20,9 +22,11 @@ from pathlib import Path
 
 import yaml
 
-__all__ = ["DIGITS_AV", "subsample_train_rows", "write_variant"]
+__all__ = ["DIGITS_AV", "FSDD_SPEAKERS", "subsample_train_rows", "write_speaker_variant", "write_variant"]
 
 DIGITS_AV = Path(__file__).resolve().parents[1] / "datasets" / "digits-av"
+FSDD_SPEAKERS = ("george", "jackson", "lucas", "nicolas")
+WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 
 def subsample_train_rows(rows: list[dict], fraction: float, *, seed: int, split_column: str = "split",
@@ -97,4 +101,27 @@ def write_variant(dataset: Path, out: Path, *, says_fraction: float = 1.0, seed:
         if (dataset / media).is_dir() and not link.exists():
             os.symlink((dataset / media).resolve(), link, target_is_directory=True)
     (out / "manifest.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
+    return out
+
+
+def write_speaker_variant(dataset: Path, out: Path, *, held_out: str, recordings: Path, takes: int = 16) -> Path:
+    """digits-av with the clips of every FSDD speaker but `held_out` (takes 0..takes-1 of each digit,
+    split as the demo's: takes 0-2 test, 3 valid, the rest train); images and words unchanged."""
+    if held_out not in FSDD_SPEAKERS:
+        raise ValueError(f"held_out must be one of {FSDD_SPEAKERS}, got {held_out!r}")
+    write_variant(dataset, out)
+    speakers = [s for s in FSDD_SPEAKERS if s != held_out]
+    clips, says, spoken_by = [], [], []
+    for speaker in speakers:
+        for digit, word in enumerate(WORDS):
+            for take in range(takes):
+                clip_id = f"{digit}_{speaker}_{take}"
+                clips.append({"clip_id": clip_id, "path": os.path.relpath(recordings / f"{clip_id}.wav", out)})
+                split = "test" if take <= 2 else "valid" if take == 3 else "train"
+                says.append({"clip_id": clip_id, "word": word, "split": split})
+                spoken_by.append({"clip_id": clip_id, "speaker": speaker})
+    _write(out / "clips.csv", ["clip_id", "path"], clips)
+    _write(out / "clip_says_word.csv", ["clip_id", "word", "split"], says)
+    _write(out / "clip_spoken_by.csv", ["clip_id", "speaker"], spoken_by)
+    _write(out / "speakers.csv", ["speaker"], [{"speaker": s} for s in speakers])
     return out

@@ -66,3 +66,22 @@ def test_variants_of_the_demo_dataset(tmp_path):
 def _read_first_path(folder: Path) -> str:
     with open(folder / "clips.csv", newline="") as f:
         return next(csv.DictReader(f))["path"]
+
+
+FSDD = Path(__file__).resolve().parents[3] / "shared" / "data" / "fsdd" / "recordings"
+
+
+@pytest.mark.skipif(not FSDD.is_dir(), reason="needs ../shared/data/fsdd")
+def test_speaker_variant_swaps_the_held_out_speaker(tmp_path):
+    out = data.write_speaker_variant(data.DIGITS_AV, tmp_path / "no-george", held_out="george", recordings=FSDD)
+    rows = _says_rows(out)
+    speakers = {r["clip_id"].split("_")[1] for r in rows}
+    assert speakers == {"jackson", "lucas", "nicolas"} and len(rows) == 480
+    assert Counter(r["split"] for r in rows) == Counter(train=360, valid=30, test=90)
+    assert all(r["split"] == "test" for r in rows if int(r["clip_id"].split("_")[2]) <= 2)
+    manifest = load_manifest(out / "manifest.yaml")
+    assert manifest is not None and (out / _read_first_path(out)).resolve().is_file()
+    with open(out / "speakers.csv", newline="") as f:
+        assert [r["speaker"] for r in csv.DictReader(f)] == ["jackson", "lucas", "nicolas"]
+    with pytest.raises(ValueError, match="held_out"):
+        data.write_speaker_variant(data.DIGITS_AV, tmp_path / "x", held_out="alice", recordings=FSDD)
