@@ -177,7 +177,8 @@ def measure_cold_start(*, seeds: list[int], quick: bool, work: Path, variants: l
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
-    parser.add_argument("--quick", action="store_true", help="60 epochs instead of the demo's 200, no student rows")
+    parser.add_argument("--quick", action="store_true",
+                        help="60 epochs instead of the demo's 200, no student rows")
     parser.add_argument("--only", default=None, help="comma-separated variants")
     parser.add_argument("--held-out", default=HELD_OUT_SPEAKER, choices=FSDD_SPEAKERS,
                         help="the speaker left out of the graph (default lucas, as in the demo graph)")
@@ -188,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     variants = [v.strip() for v in args.only.split(",")] if args.only else None
     work = args.work or Path("/tmp/mmgraph-cold-start" + ("" if args.held_out == HELD_OUT_SPEAKER
                                                           else f"-{args.held_out}"))
-    rows = measure_cold_start(seeds=seeds, quick=args.quick, work=work, variants=variants, held_out=args.held_out)
+    rows = measure_cold_start(seeds=seeds, quick=args.quick, work=work, variants=variants,
+                              held_out=args.held_out)
     for r in rows:
         print(f"{r['name']:<18} {r['speaker']} cold-start hits@1 {r['hits@1']:.3f} +- {r['hits@1_std']:.3f}  "
               f"mrr {r['mrr']:.3f}  known-speaker test hits@1 {r['test_hits@1']:.3f}  ({r['wall_s']:.0f} s)")

@@ -104,7 +104,8 @@ def write_variant(dataset: Path, out: Path, *, says_fraction: float = 1.0, seed:
     return out
 
 
-def write_speaker_variant(dataset: Path, out: Path, *, held_out: str, recordings: Path, takes: int = 16) -> Path:
+def write_speaker_variant(dataset: Path, out: Path, *, held_out: str, recordings: Path,
+                          takes: int = 16) -> Path:
     """digits-av with the clips of every FSDD speaker but `held_out` (takes 0..takes-1 of each digit,
     split as the demo's: takes 0-2 test, 3 valid, the rest train); images and words unchanged."""
     if held_out not in FSDD_SPEAKERS:
@@ -116,7 +117,8 @@ def write_speaker_variant(dataset: Path, out: Path, *, held_out: str, recordings
         for digit, word in enumerate(WORDS):
             for take in range(takes):
                 clip_id = f"{digit}_{speaker}_{take}"
-                clips.append({"clip_id": clip_id, "path": os.path.relpath(recordings / f"{clip_id}.wav", out)})
+                path = os.path.relpath(recordings / f"{clip_id}.wav", out)
+                clips.append({"clip_id": clip_id, "path": path})
                 split = "test" if take <= 2 else "valid" if take == 3 else "train"
                 says.append({"clip_id": clip_id, "word": word, "split": split})
                 spoken_by.append({"clip_id": clip_id, "speaker": speaker})

@@ -73,7 +73,8 @@ FSDD = Path(__file__).resolve().parents[3] / "shared" / "data" / "fsdd" / "recor
 
 @pytest.mark.skipif(not FSDD.is_dir(), reason="needs ../shared/data/fsdd")
 def test_speaker_variant_swaps_the_held_out_speaker(tmp_path):
-    out = data.write_speaker_variant(data.DIGITS_AV, tmp_path / "no-george", held_out="george", recordings=FSDD)
+    out = data.write_speaker_variant(data.DIGITS_AV, tmp_path / "no-george", held_out="george",
+                                     recordings=FSDD)
     rows = _says_rows(out)
     speakers = {r["clip_id"].split("_")[1] for r in rows}
     assert speakers == {"jackson", "lucas", "nicolas"} and len(rows) == 480

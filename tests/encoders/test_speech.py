@@ -97,7 +97,7 @@ def test_missing_model_files_and_package_are_clear_errors(tmp_path, monkeypatch)
     with pytest.raises(InputError, match=r"melspectrogram.onnx: speech model file not found in model_dir"):
         make_encoder("audio", "speech", model_dir=str(tmp_path))
     monkeypatch.setattr(speech.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(InputError, match=r"openwakeword 0.4.0 \(pip install openwakeword==0.4.0 onnxruntime\)"):
+    with pytest.raises(InputError, match=r"openwakeword 0.4.0 \(pip install openwakeword==0.4.0 onnx"):
         make_encoder("audio", "speech")
 
 
