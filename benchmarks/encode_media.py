@@ -105,7 +105,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
-    parser.add_argument("--only", choices=["audio", "image"], default=None)
+    parser.add_argument("--only", choices=["audio", "speech", "image"], default=None)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--audio-accuracy", action="store_true",
                         help="only measure the audio embedding's digit accuracy on FSDD (scikit-learn)")
@@ -126,6 +126,10 @@ def main() -> None:
             wavs = sorted(str(p) for p in (args.data / "fsdd" / "recordings").glob("*.wav"))[: args.limit]
             encoder = make_encoder("audio").to(args.device)
             rows += bench("audio (FSDD WAV)", encoder, wavs, args, tmp / "cache-audio")
+        if args.only in (None, "speech"):
+            wavs = sorted(str(p) for p in (args.data / "fsdd" / "recordings").glob("*.wav"))[: args.limit]
+            encoder = make_encoder("audio", "speech").to(args.device)
+            rows += bench("audio speech (FSDD WAV)", encoder, wavs, args, tmp / "cache-speech")
         if args.only in (None, "image"):
             (tmp / "png").mkdir()
             pngs = write_digit_pngs(args.data / "digits" / "digits.csv.gz", tmp / "png", args.limit)

@@ -20,7 +20,7 @@ projections LayerNorm their input, so the scale matters only to other consumers 
 Measured on FSDD (`benchmarks/audio_loso.py --encoder speech`: 4 speakers, each held out in
 turn): majority vote of the 8 cosine-nearest clips of the other speakers (takes 0-15) .94 (the
 signal-processing `default` encoder: .77); a linear probe on all 50 takes .94 (.75); held-out
-takes of known speakers .99 (.98). About 100 clips a second on 2 CPU cores; onnxruntime runs it
+takes of known speakers .99 (.98). About 140 clips a second on 2 CPU cores; onnxruntime runs it
 on the CPU whatever `to(device)` says.
 """
 from __future__ import annotations
