@@ -26,6 +26,7 @@ MODALITIES = ("image", "audio", "text", "numeric", "categorical", "vector")
 _BUILTIN_MODULES = (
     "mmgraph.encoders.tabular",
     "mmgraph.encoders.image",
+    "mmgraph.encoders.pixels",
     "mmgraph.encoders.audio",
     "mmgraph.encoders.speech",
     "mmgraph.encoders.text",

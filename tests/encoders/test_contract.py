@@ -25,6 +25,7 @@ CASES = {
     ("categorical", "onehot"): (lambda ctx: make_encoder("categorical"), lambda ctx: ["b", "a", "c"]),
     ("vector", "raw"): (lambda ctx: make_encoder("vector"), lambda ctx: ["1 2 3 4", [0.5] * 4, "4,3,2,1"]),
     ("image", "efficientnet-lite0"): (lambda ctx: make_encoder("image"), _digits),
+    ("image", "pixels"): (lambda ctx: make_encoder("image", "pixels"), _digits),
     ("audio", "default"): (lambda ctx: make_encoder("audio"), _clips),
     ("audio", "speech"): (lambda ctx: make_encoder("audio", "speech"), _clips),
     ("text", "minilm"): (lambda ctx: make_encoder("text"), lambda ctx: ["zero", "a spoken digit", "nine"]),
