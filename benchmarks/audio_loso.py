@@ -92,8 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     result = loso_accuracy(options, args.takes, args.encoder)
     loso = "  ".join(f"{k} {v:.3f}" for k, v in result["loso"].items())
     knn = "  ".join(f"{k} {v:.3f}" for k, v in result["knn_loso"].items())
-    print(f"{args.encoder} {options or 'defaults'}: LOSO mean {result['loso_mean']:.3f} ({loso}); 8-NN vote LOSO mean "
-          f"{result['knn_loso_mean']:.3f} ({knn}); known speakers "
+    print(f"{args.encoder} {options or 'defaults'}: LOSO mean {result['loso_mean']:.3f} ({loso}); "
+          f"8-NN vote LOSO mean {result['knn_loso_mean']:.3f} ({knn}); known speakers "
           f"{result['known_speakers']:.3f}; dim {result['dim']}; encoded {result['clips']} clips in "
           f"{result['encode_s']:.1f} s")
     if args.json:

@@ -39,11 +39,10 @@ import time
 from pathlib import Path
 
 import torch
-from transfer_data import FSDD_SPEAKERS
+from transfer_data import FSDD_SPEAKERS, WORDS, write_speaker_variant
 
 ROOT = Path(__file__).resolve().parents[1]
 FSDD = ROOT.parent / "shared" / "data" / "fsdd" / "recordings"
-WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 HELD_OUT_SPEAKER = "lucas"  # the speaker the embedded demo graph leaves out
 
 # Variants of the demo's settings (mmgraph.cli.demo.DEMO_TRAIN); nested "model" keys are merged.
@@ -82,7 +81,6 @@ def write_items_table(folder: Path, speaker: str = HELD_OUT_SPEAKER, takes=range
 def build_demo_graph(work: Path, held_out: str = HELD_OUT_SPEAKER) -> Path:
     """The demo graph (which leaves lucas out), or its variant that leaves `held_out` out instead."""
     from common import load_bench_datasets
-    from transfer_data import write_speaker_variant
 
     from mmgraph.cli.demo import demo_dataset
 

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import yaml
 
-__all__ = ["DIGITS_AV", "FSDD_SPEAKERS", "subsample_train_rows", "write_speaker_variant", "write_variant"]
+__all__ = ["DIGITS_AV", "FSDD_SPEAKERS", "WORDS", "subsample_train_rows", "write_speaker_variant",
+           "write_variant"]
 
 DIGITS_AV = Path(__file__).resolve().parents[1] / "datasets" / "digits-av"
 FSDD_SPEAKERS = ("george", "jackson", "lucas", "nicolas")
