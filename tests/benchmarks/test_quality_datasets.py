@@ -1,29 +1,15 @@
 """benchmarks/datasets.py: the manifest writers give mmgraph graphs of the published sizes."""
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
 from mmgraph.data.builder import build_graph
 from mmgraph.errors import InputError
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+from bench_modules import load_bench_module
 
-
-def _writers():
-    # by path: a module named `datasets` on sys.path would shadow Hugging Face's
-    spec = importlib.util.spec_from_file_location("mmgraph_bench_datasets", BENCH / "datasets.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-writers = _writers()
+writers = load_bench_module("datasets")
 
 
 def test_umls_manifest_gives_the_published_graph(shared_data, tmp_path):

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -12,18 +10,9 @@ import yaml
 
 from mmgraph.data.manifest import load_manifest
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+from bench_modules import load_bench_module
 
-
-def _module():
-    spec = importlib.util.spec_from_file_location("mmgraph_bench_transfer_data", BENCH / "transfer_data.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-data = _module()
+data = load_bench_module("transfer_data")
 ROWS = [{"clip": f"c{i}", "word": f"w{i % 4}", "split": "train" if i < 80 else ("valid" if i < 90 else "test")}
         for i in range(100)]
 
