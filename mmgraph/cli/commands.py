@@ -34,18 +34,25 @@ def _check_new_output(out: Path, force: bool) -> None:
         raise InputError(f"{out}: output folder exists; pass --force to replace it")
 
 
-def load_train_config(args):
-    from mmgraph.train.config import TrainConfig
+def load_train_config(args) -> dict:
+    """The user's training settings: `--config` YAML, then `--epochs`, `--seed`, `--relations`, `--tune`.
 
-    config = TrainConfig.from_yaml(args.config) if args.config else TrainConfig()
-    changes = {}
+    Only what the user gave; `train` fills the rest from the graph's recipe (mmgraph.train.recipe).
+    """
+    from mmgraph.train.config import read_config_yaml
+
+    settings = read_config_yaml(args.config) if args.config else {}
     if args.epochs is not None:
-        changes["epochs"] = args.epochs
+        settings["epochs"] = args.epochs
     if args.seed is not None:
-        changes["seed"] = args.seed
+        settings["seed"] = args.seed
     if args.relations:
-        changes["relations"] = tuple(r.strip() for r in args.relations.split(",") if r.strip())
-    return config.replace(**changes) if changes else config
+        settings["relations"] = [r.strip() for r in args.relations.split(",") if r.strip()]
+    if getattr(args, "tune", False):
+        settings["tune"] = True
+    if getattr(args, "budget", None) is not None:
+        settings["tune_budget_minutes"] = args.budget
+    return settings
 
 
 def cmd_train(args) -> int:
@@ -53,10 +60,11 @@ def cmd_train(args) -> int:
     from mmgraph.eval.evaluate import metrics_table
     from mmgraph.train.run import train_run
 
-    config = load_train_config(args)
+    settings = load_train_config(args)
     with distributed.session(resolve_device(args.device)) as ctx:  # under torchrun: data-parallel
-        metrics = train_run(args.graph_dir, args.output, config, device=ctx.device, force=args.force,
-                            resume=args.resume, distill_from=getattr(args, "distill_from", None), init=args.init)
+        metrics = train_run(args.graph_dir, args.output, settings, device=ctx.device, force=args.force,
+                            resume=args.resume, distill_from=getattr(args, "distill_from", None), init=args.init,
+                            config_source=args.config or "command line")
     if ctx.is_main:
         print(metrics_table(metrics["test"]))
     return 0

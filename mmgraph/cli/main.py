@@ -65,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--distill-from", default=None, metavar="TEACHER_RUN_DIR",
                    help="learn from a teacher run's scores on the same graph (distillation)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run of the same RUN_DIR")
+    p.add_argument("--tune", action="store_true",
+                   help="search the settings on the validation split first (Optuna), keep the best trial")
+    p.add_argument("--budget", type=float, default=None, metavar="MINUTES",
+                   help="wall-time budget of --tune (default 10)")
     p.add_argument("--force", action="store_true")
     _common(p)
 

@@ -25,6 +25,10 @@ class TrainConfig:
     passes messages and 1.0 (every edge supervises) when it does not. `use_features=False` drops
     every media feature (the learned-embeddings-only ablation).
 
+    `warmup_epochs` ramps the learning rate up linearly; `max_minutes` caps the training time (the
+    best state so far is kept); `tune` first searches the settings that matter on the validation
+    split within `tune_budget_minutes` (Optuna, `mmgraph.train.tune`).
+
     `batching`: "full" embeds the whole graph every step; "mini" samples `fanouts[l]`
     in-neighbours per node and edge type at layer l around each batch's seeds (see
     `mmgraph.train.batching`); "auto" picks full-batch when its estimated activation memory fits
@@ -65,12 +69,18 @@ class TrainConfig:
     n3_weight: float = 0.0         # > 0: N3 regularisation of the 1-N batches (Lacroix et al. 2018)
     optimizer: str = "adam"        # adam | adagrad
     early_stop_metric: str = "mrr"  # the valid metric early stopping maximises: mrr, hits@k, auc, ap
+    warmup_epochs: int = 0         # linear learning-rate warm-up over this many epochs
+    max_minutes: float = 0.0       # > 0: stop after this much training time, keep the best state
+    tune: bool = False             # search the settings on the validation split first (mmgraph.train.tune)
+    tune_budget_minutes: float = 10.0  # the search's wall-time budget
 
     def __post_init__(self) -> None:
         if self.loss not in ("1-n", "bce"):
             raise InputError(f"train config: loss must be '1-n' or 'bce', not {self.loss!r}")
         if self.epochs < 1 or self.eval_every < 1 or self.batch_size < 1:
             raise InputError("train config: epochs, eval_every and batch_size must be >= 1")
+        if self.warmup_epochs < 0 or self.max_minutes < 0 or self.tune_budget_minutes <= 0:
+            raise InputError("train config: warmup_epochs and max_minutes must be >= 0, tune_budget_minutes > 0")
         if self.freeze_epochs < 0:
             raise InputError(f"train config: freeze_epochs must be >= 0, got {self.freeze_epochs}")
         if self.optimizer not in ("adam", "adagrad"):

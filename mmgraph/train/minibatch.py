@@ -162,7 +162,7 @@ def minibatch_step_loss(model, prepared, config, sampler: HeteroNeighborSampler,
 
 
 def minibatch_epoch_loss(model, optimizer, prepared, config, x, m, device, generator, kl_weight,
-                         runner: distributed.StepRunner | None = None) -> tuple[float, float]:
+                         runner: distributed.StepRunner | None = None, on_step=None) -> tuple[float, float]:
     """One epoch of mini-batch steps; the same signature and result as the full-batch epoch.
 
     Under torchrun each rank takes its share of every batch's seed edges (`runner.ctx.shard`) and
@@ -179,7 +179,7 @@ def minibatch_epoch_loss(model, optimizer, prepared, config, x, m, device, gener
     # a bar of its own only for long epochs (under the epoch bar of fit)
     steps = progress(batches, desc="steps", total=len(batches), unit="batch") if len(batches) >= 50 else batches
     ctx, own_generator = runner.ctx, runner.ctx.generator_for_rank(generator)
-    for which, pairs in steps:
+    for step_no, (which, pairs) in enumerate(steps):
         model.train()
         if which.numel() >= ctx.world_size:  # a batch smaller than the group: every rank takes it all
             weight, which, pairs = ctx.share_weight(which.numel()), ctx.shard(which), ctx.shard(pairs, dim=1)
@@ -195,4 +195,6 @@ def minibatch_epoch_loss(model, optimizer, prepared, config, x, m, device, gener
         optimizer_step(optimizer, loss, model.parameters(), grad_clip=config.grad_clip)
         total += float(loss.detach())
         total_kl += float(kl.detach())
+        if on_step is not None:
+            on_step(step_no, float(loss.detach()))
     return total / len(batches), total_kl / len(batches)

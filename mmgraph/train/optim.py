@@ -16,10 +16,18 @@ def make_optimizer(config, parameters: Iterable[torch.nn.Parameter]) -> torch.op
 
 
 def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, parameters: Iterable[torch.nn.Parameter],
-                   *, grad_clip: float) -> None:
-    """Backward and one update; gradients of `parameters` clipped to norm `grad_clip` when > 0."""
+                   *, grad_clip: float) -> bool:
+    """Backward and one update; gradients of `parameters` clipped to norm `grad_clip` when > 0.
+
+    A step whose gradients are not finite is skipped (returns False) so one bad batch cannot
+    poison the weights; the epoch's loss then reads non-finite and the divergence guard acts.
+    Under DDP the gradients are already averaged, so every rank skips the same steps.
+    """
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    if grad_clip > 0:
-        torch.nn.utils.clip_grad_norm_(parameters, grad_clip)
+    norm = torch.nn.utils.clip_grad_norm_(parameters, grad_clip if grad_clip > 0 else float("inf"))
+    if not torch.isfinite(norm):
+        optimizer.zero_grad(set_to_none=True)
+        return False
     optimizer.step()
+    return True

@@ -14,6 +14,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 import torch
 from torch import Tensor
@@ -25,6 +26,7 @@ from mmgraph.errors import InputError
 from mmgraph.eval.evaluate import evaluate_split
 from mmgraph.models import LinkPredictor
 from mmgraph.train.config import TrainConfig
+from mmgraph.train.recipe import config_yaml, log_reasons, resolve_config
 from mmgraph.train.finetune import init_from_run
 from mmgraph.train.prepare import PreparedGraph, prepare_graph, splits_from_plain, splits_to_plain
 from mmgraph.train.trainer import build_model, embed_for_eval, fit, load_checkpoint
@@ -68,11 +70,16 @@ def load_run(run_dir: str | Path) -> Run:
     return Run(model=model, extra=extra, run_dir=run_dir)
 
 
-def train_run(graph_dir: str | Path, out_dir: str | Path, config: TrainConfig, *, device: torch.device,
-              force: bool = False, resume: bool = False, distill_from: str | Path | None = None,
-              init: str | Path | None = None) -> dict:
+def train_run(graph_dir: str | Path, out_dir: str | Path, config: TrainConfig | Mapping | None = None, *,
+              device: torch.device, force: bool = False, resume: bool = False,
+              distill_from: str | Path | None = None, init: str | Path | None = None,
+              config_source: str = "config") -> dict:
     """Train on GRAPH_DIR, write RUN_DIR, return {"valid": ..., "test": ...} metrics.
 
+    `config`: a TrainConfig is used as it is; a mapping (the user's YAML and flags) or None is
+    completed by the graph's recipe (`mmgraph.train.recipe`), which logs what it chose and why.
+    The settings used are written to RUN_DIR/config.yaml. With `tune`, the settings are first
+    searched on the validation split (`mmgraph.train.tune`) and the best trial's model is kept.
     `distill_from`: a run trained on the same graph whose scores teach this one
     (`mmgraph.train.distill`, weighted by `config.distill_weight`).
     `init`: a run folder (e.g. of `mmgraph pretrain`) whose matching modules start the model.
@@ -86,6 +93,9 @@ def train_run(graph_dir: str | Path, out_dir: str | Path, config: TrainConfig, *
 
     started = time.perf_counter()
     graph = load_graph(graph_dir)
+    config, reasons = resolve_config(graph, config, source=config_source)
+    if ctx.is_main:
+        log_reasons(log, reasons)
     prepared = prepare_graph(graph, relations=config.relations, split_ratios=config.split_ratios, seed=config.seed,
                              use_features=config.use_features, inductive=config.inductive)
     teacher = None
@@ -97,8 +107,18 @@ def train_run(graph_dir: str | Path, out_dir: str | Path, config: TrainConfig, *
     model = build_model(config, prepared)
     freeze, init_report = (init_from_run(model, init, config) if init is not None else (None, None))
     state, blob = ctx.on_main(lambda: load_checkpoint(checkpoint) if resume else (None, None))
-    state = fit(model, prepared, config, device=device, checkpoint=checkpoint if ctx.is_main else None,
-                state=state, resume_blob=blob, teacher=teacher, freeze=freeze)
+    if config.tune and not resume:
+        from mmgraph.train.tune import tune
+
+        if teacher is not None or init is not None or ctx.distributed:
+            raise InputError("--tune: not with --distill-from, --init or torchrun (tune first, then train with "
+                             "RUN_DIR/config.yaml)")
+        result = tune(prepared, config, device=device)
+        model, state, config = result.model, result.state, result.config
+        result.write(work)
+    else:
+        state = fit(model, prepared, config, device=device, checkpoint=checkpoint if ctx.is_main else None,
+                    state=state, resume_blob=blob, teacher=teacher, freeze=freeze)
     if not ctx.is_main:
         return ctx.broadcast(None)
 
@@ -114,6 +134,7 @@ def train_run(graph_dir: str | Path, out_dir: str | Path, config: TrainConfig, *
     model.save(work / "model.pt", extra=extra)
     torch.save({t: v.cpu() for t, v in z.items()}, work / "embeddings.pt")
     atomic_write_text(work / "metrics.json", json.dumps(metrics, indent=2))
+    atomic_write_text(work / "config.yaml", config_yaml(config, reasons))
     write_train_log(work / "train_log.csv", state.log_rows)
     plot_curves(work / "curves.png", state.log_rows)
     checkpoint.unlink(missing_ok=True)

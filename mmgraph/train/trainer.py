@@ -18,6 +18,7 @@ import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Sequence
 from pathlib import Path
 
 import torch
@@ -29,6 +30,7 @@ from mmgraph.eval.evaluate import evaluate_split
 from mmgraph.models import GraphSchema, LinkPredictor
 from mmgraph.nn.variational import KLSchedule
 from mmgraph.train import minibatch
+from mmgraph.train.callbacks import Callback, DivergenceGuard, TimeLimit, set_learning_rate, warmup_factor
 from mmgraph.train.batching import choose_batching, inference_bytes, memory_budget_bytes
 from mmgraph.train.config import TrainConfig, supervision_ratio
 from mmgraph.train.freeze import FreezeSchedule
@@ -101,7 +103,7 @@ def embed_for_eval(model: LinkPredictor, prepared: PreparedGraph, device: torch.
 
 
 def _epoch_loss(model, optimizer, prepared, config, x, m, device, generator, kl_weight,
-                runner: distributed.StepRunner | None = None, teacher=None) -> tuple[float, float]:
+                runner: distributed.StepRunner | None = None, teacher=None, on_step=None) -> tuple[float, float]:
     runner = runner or distributed.DistContext().wrap(model)
     message_idx, supervision = epoch_edges(prepared.splits, prepared.relations,
                                            supervision_ratio=supervision_ratio(config), generator=generator)
@@ -132,6 +134,8 @@ def _epoch_loss(model, optimizer, prepared, config, x, m, device, generator, kl_
         optimizer_step(optimizer, loss, model.parameters(), grad_clip=config.grad_clip)
         total += float(loss.detach())
         total_kl += float(kl.detach())
+        if on_step is not None:
+            on_step(step, float(loss.detach()))
     return total / steps, total_kl / steps
 
 
@@ -191,11 +195,14 @@ def _link_loss(model, prepared, config, et, z, pair: Tensor, generator) -> Tenso
 
 def fit(model: LinkPredictor, prepared: PreparedGraph, config: TrainConfig, *, device: torch.device,
         checkpoint: Path | None = None, state: TrainState | None = None, resume_blob: dict | None = None,
-        teacher=None, freeze: FreezeSchedule | None = None) -> TrainState:
+        teacher=None, freeze: FreezeSchedule | None = None, callbacks: Sequence[Callback] = ()) -> TrainState:
     """Train in place; returns the final state with the best weights loaded into `model`.
 
     `teacher` (a `mmgraph.train.distill.Teacher`) mixes its distillation loss into each group's loss;
-    `freeze` keeps the parts loaded by `train --init` fixed for its first epochs.
+    `freeze` keeps the parts loaded by `train --init` fixed for its first epochs; `callbacks`
+    (`mmgraph.train.callbacks.Callback`) see every step, evaluation and epoch and may stop the run
+    (`config.max_minutes` adds a TimeLimit). A :class:`DivergenceGuard` rolls a diverging epoch back
+    with a smaller learning rate, and raises TrainingDiverged when that keeps failing.
     """
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed + 1)
@@ -220,19 +227,34 @@ def fit(model: LinkPredictor, prepared: PreparedGraph, config: TrainConfig, *, d
         raise InputError("train config: distillation (--distill-from) and cold_start_ratio need full-batch "
                          "training; set `batching: full`")
     schedule = KLSchedule(config.model.kl_weight, warmup_epochs=config.model.kl_warmup_epochs)
+    callbacks = [*callbacks, *([TimeLimit(60 * config.max_minutes)] if config.max_minutes > 0 else [])]
+    for cb in callbacks:
+        cb.on_start(config)
+    guard, base_lrs = DivergenceGuard(), [g["lr"] for g in optimizer.param_groups]
+    guard.snapshot(model, optimizer)
     start = time.perf_counter()
     bar = progress(range(state.epoch + 1, config.epochs + 1), desc="train", total=config.epochs - state.epoch,
                    unit="epoch")
     for epoch in bar:
         if freeze is not None:
             freeze.update(epoch)
+        def on_step(step: int, step_loss: float, epoch=epoch) -> None:
+            for cb in callbacks:
+                cb.on_step(epoch, step, step_loss)
+
+        set_learning_rate(optimizer, base_lrs, guard.lr_scale * warmup_factor(epoch, config.warmup_epochs))
         if mode == "full":
             loss, kl = ctx.mean(*_epoch_loss(model, optimizer, prepared, config, x, m, device, generator,
-                                             schedule(epoch), runner, teacher=teacher))
+                                             schedule(epoch), runner, teacher=teacher, on_step=on_step))
         else:
             loss, kl = ctx.mean(*minibatch.minibatch_epoch_loss(model, optimizer, prepared, config, x, m, device,
-                                                                generator, schedule(epoch), runner))
+                                                                generator, schedule(epoch), runner, on_step))
         row = {"epoch": epoch, "loss": loss, "kl": kl}
+        if not guard.check(epoch, loss, model, optimizer):  # rolled back: this epoch's update is undone
+            row.update(seconds=time.perf_counter() - start, rollback=guard.rollbacks)
+            state.log_rows.append(row)
+            state.epoch = epoch
+            continue
         if (epoch % config.eval_every == 0 or epoch == config.epochs) and ctx.is_main:
             z = embed_for_eval(model, prepared, device, (x, m), layerwise=mode == "mini")
             metric = config.early_stop_metric
@@ -247,14 +269,20 @@ def fit(model: LinkPredictor, prepared: PreparedGraph, config: TrainConfig, *, d
                 state.bad_evals += 1
             log.info("epoch %d  loss %.4f  valid mrr %.4f  hits@1 %.4f  %s %.4f", epoch, loss, valid["mrr"],
                      valid["hits@1"], metric, valid[metric])
+            stop_asked = any([bool(cb.on_eval(epoch, valid, valid[metric])) for cb in callbacks])
+        else:
+            stop_asked = False
         row["seconds"] = time.perf_counter() - start
         state.log_rows.append(row)
         state.epoch = epoch
+        stop_asked = any([bool(cb.on_epoch(epoch, row)) for cb in callbacks]) or stop_asked
         if checkpoint is not None:
             save_checkpoint(checkpoint, model, optimizer, state, generator)
         if ctx.broadcast(state.bad_evals >= config.patience):  # rank 0 decides for all: none waits alone
             log.info("early stop at epoch %d (best valid %s %.4f at epoch %d)", epoch, config.early_stop_metric,
                      state.best_mrr, state.best_epoch)
+            break
+        if ctx.broadcast(stop_asked):
             break
     if freeze is not None:
         freeze.release()

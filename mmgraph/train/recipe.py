@@ -1,0 +1,202 @@
+"""The no-config recipe: training settings chosen from the graph's statistics.
+
+`mmgraph train GRAPH_DIR -o RUN_DIR` with no `--config` must be strong on graphs nobody tuned it
+for, so the settings follow what kind of graph it is (never its name or its exact size):
+
+- **knowledge graph**: most nodes carry no feature and several relations link one or two node
+  types. Learned embeddings, no message passing, reciprocal ComplEx with N3 and the filtered
+  1-N loss, Adagrad (Lacroix et al. 2018, the strongest simple recipe on UMLS, Kinship, WN18RR
+  and FB15k-237); the rank shrinks as the 1-N cost (training edges x entities) grows, so an epoch
+  stays affordable; a text or vector feature on the entities joins their learned embedding.
+- **featured homogeneous graph**: one node type with rich features and one relation (citation
+  and co-purchase graphs). A GCN encoder over the features with a variational head and a dot
+  product (VGAE, Kipf & Welling 2016), every training edge reconstructed, early stopping on
+  validation AUC (the metric of that literature).
+- **media graph**: several node types carrying image, audio, text or numbers. The fused
+  heterogeneous GNN (two SAGE layers) with the variational head and DistMult on norm-bounded
+  embeddings, which keeps scores bounded whatever the features' scale.
+
+Which relations are scored also follows the graph: when the manifest gives a split on some
+relations, those are scored and the others only carry messages; otherwise every relation is
+scored except the kNN relations the builder derived from features. Everything the rule chose
+is returned with a reason, logged, and written to RUN_DIR/config.yaml; any key the user gives
+(`--config`, `--relations`, `--epochs`, ...) wins over the recipe's.
+
+    config, reasons = resolve_config(graph, {"epochs": 50})
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from torch_geometric.data import HeteroData
+
+from mmgraph.data.graph import edge_key
+from mmgraph.train.config import TrainConfig
+from mmgraph.train.prepare import feature_derived_edge_types
+
+__all__ = ["GraphProfile", "profile_graph", "recipe_for", "resolve_config", "merge_settings", "log_reasons", "config_yaml"]
+
+EdgeType = tuple[str, str, str]
+
+# 1-N cost of one epoch (training edges x candidate entities, both directions) above which the
+# KG recipe lowers its rank; at about 2e7 multiply-adds per unit per epoch on one CPU core this
+# keeps an epoch near a few seconds for small graphs and bounded for large ones.
+_KG_RANKS = ((2e6, 1000), (2e7, 500), (2e8, 200), (float("inf"), 100))
+
+
+@dataclass(frozen=True)
+class GraphProfile:
+    """What the recipe looks at: counts, which types carry which modalities, which relations score."""
+
+    num_nodes: dict[str, int]
+    modalities: dict[str, tuple[str, ...]]     # node type -> modalities of its features
+    scored: tuple[EdgeType, ...]
+    scored_why: str
+    num_edges: dict[EdgeType, int]
+    featured_share: float                      # share of nodes whose type has a feature
+
+    @property
+    def total_nodes(self) -> int:
+        return sum(self.num_nodes.values())
+
+    @property
+    def train_edges(self) -> int:
+        return sum(self.num_edges[et] for et in self.scored)
+
+    @property
+    def kind(self) -> str:
+        """"knowledge graph" | "featured homogeneous graph" | "media graph"."""
+        ends = {t for et in self.scored for t in (et[0], et[2])}
+        if self.featured_share < 0.5 and len(ends) <= 2:
+            return "knowledge graph"
+        if len(self.scored) >= 3 and len(ends) <= 2 and len({et[1] for et in self.scored}) >= 3:
+            return "knowledge graph"   # many relations over one entity type, e.g. with gloss text
+        if len(self.num_nodes) == 1 and len(self.scored) == 1 and self.featured_share >= 0.5:
+            return "featured homogeneous graph"
+        return "media graph"
+
+    def one_n_cost(self) -> float:
+        """Training edges x candidates of their target and source types, summed over scored relations."""
+        return float(sum(self.num_edges[et] * (self.num_nodes[et[0]] + self.num_nodes[et[2]])
+                         for et in self.scored))
+
+
+def profile_graph(graph: HeteroData, relations: tuple[str, ...] | list[str] = ()) -> GraphProfile:
+    """The statistics the recipe reads; `relations` (names or keys) overrides the scored set."""
+    from mmgraph.train.prepare import resolve_relations
+
+    meta = getattr(graph, "mmgraph", None) or {}
+    features = meta.get("features", {}) or {}
+    num_nodes = {t: int(graph[t].num_nodes) for t in graph.node_types}
+    modalities = {t: tuple(sorted({f.get("modality", "vector") for f in features.get(t, {}).values()}))
+                  for t in graph.node_types}
+    stored = [et for et in graph.edge_types if graph[et].num_edges > 0]
+    derived = feature_derived_edge_types(graph)
+    if relations:
+        scored, why = resolve_relations(graph, relations), "the relations asked for"
+    else:
+        with_split = [et for et in stored if getattr(graph[et], "split", None) is not None and et not in derived]
+        if with_split and len(with_split) < len([et for et in stored if et not in derived]):
+            scored = with_split
+            why = "the relations the manifest gives a split for; the others only carry messages"
+        else:
+            scored = [et for et in stored if et not in derived] or stored
+            why = "every relation" + (" (kNN relations derived from features only carry messages)" if derived else "")
+    num_edges = {et: int(graph[et].num_edges) for et in stored}
+    total = max(1, sum(num_nodes.values()))
+    featured = sum(n for t, n in num_nodes.items() if modalities[t]) / total
+    return GraphProfile(num_nodes=num_nodes, modalities=modalities, scored=tuple(scored), scored_why=why,
+                        num_edges=num_edges, featured_share=featured)
+
+
+def _kg_rank(cost: float) -> int:
+    return next(rank for limit, rank in _KG_RANKS if cost <= limit)
+
+
+def recipe_for(profile: GraphProfile) -> tuple[dict[str, Any], list[str]]:
+    """(settings as a TrainConfig mapping, the reasons) for a graph of this profile."""
+    kind, reasons = profile.kind, []
+    relations = [edge_key(et) for et in profile.scored]
+    reasons.append(f"graph: {profile.total_nodes:,} nodes of {len(profile.num_nodes)} type(s), "
+                   f"{profile.train_edges:,} edges in {len(profile.scored)} scored relation(s); "
+                   f"{profile.featured_share:.0%} of nodes carry features -> a {kind}")
+    reasons.append(f"scored relations: {profile.scored_why}")
+    settings: dict[str, Any] = {"relations": relations}
+    if kind == "knowledge graph":
+        cost = profile.one_n_cost()
+        rank = _kg_rank(cost)
+        featured = any(profile.modalities.values())
+        settings.update({
+            "epochs": 200, "eval_every": 2, "patience": 5, "loss": "1-n", "optimizer": "adagrad", "lr": 0.1,
+            "batch_size": 256, "n3_weight": 0.01, "supervision_ratio": 1.0,
+            "model": {"channels": 2 * rank, "num_layers": 0, "fusion": "mean", "variational": False,
+                      "scorer": "complex", "reciprocal": True, "dropout": 0.0, "feature_dropout": 0.0,
+                      "learned_embeddings": "all" if featured else "featureless"}})
+        reasons.append(f"knowledge graph: learned embeddings, reciprocal ComplEx-N3 (rank {rank}: 1-N cost "
+                       f"{cost:.2g} edge-candidates per epoch), Adagrad lr 0.1, filtered 1-N loss"
+                       + ("; entity features join the learned embeddings" if featured else ""))
+    elif kind == "featured homogeneous graph":
+        settings.update({
+            "epochs": 300, "eval_every": 5, "patience": 10, "lr": 0.01, "loss": "1-n", "batch_size": 8192,
+            "supervision_ratio": 1.0, "early_stop_metric": "auc",
+            "model": {"channels": 64, "num_layers": 2, "conv": "gcn", "fusion": "mean", "variational": True,
+                      "kl_weight": 0.001, "scorer": "dot", "dropout": 0.0, "feature_dropout": 0.0,
+                      "learned_embeddings": "none"}})
+        reasons.append("featured homogeneous graph: 2-layer GCN encoder over the features, variational head, "
+                       "dot-product decoder (VGAE), every training edge reconstructed, early stop on valid AUC")
+    else:
+        settings.update({
+            "epochs": 200, "eval_every": 5, "patience": 15, "lr": 0.003, "supervision_ratio": 0.7,
+            "model": {"channels": 64, "num_layers": 2, "conv": "sage", "scorer": "distmult",
+                      "embedding_norm": 3.0, "dropout": 0.2, "kl_weight": 0.003}})
+        reasons.append("media graph: features fused per node, 2 SAGE layers, variational head, DistMult on "
+                       "embeddings of norm 3 (bounded scores), Adam lr 0.003, 70% of training edges supervise")
+    return settings, reasons
+
+
+def merge_settings(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` with every key of `override` replacing it; `model` is merged key by key."""
+    merged = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if key == "model" and isinstance(value, Mapping) and isinstance(merged.get("model"), Mapping):
+            merged["model"] = {**merged["model"], **value}
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def resolve_config(graph: HeteroData, user: Mapping[str, Any] | TrainConfig | None = None, *,
+                   source: str = "config") -> tuple[TrainConfig, list[str]]:
+    """The TrainConfig to train `graph` with, and why.
+
+    A TrainConfig is taken as it is (an expert's full choice); a mapping (a user's YAML and CLI
+    flags) overrides the graph's recipe key by key; None is the recipe alone.
+    """
+    if isinstance(user, TrainConfig):
+        return user, ["settings: the TrainConfig given, as it is"]
+    user = dict(user or {})
+    profile = profile_graph(graph, tuple(user.get("relations") or ()))
+    settings, reasons = recipe_for(profile)
+    if user:
+        given = sorted(user) if "model" not in user else sorted(set(user) - {"model"}) + \
+            [f"model.{k}" for k in sorted(user["model"] or {})]
+        reasons.append(f"your settings win for: {', '.join(given)}")
+    settings = merge_settings(settings, user)
+    return TrainConfig.from_dict(settings, source=source), reasons
+
+
+def log_reasons(log, reasons: list[str]) -> None:
+    for line in reasons:
+        log.info("recipe: %s", line)
+
+
+def config_yaml(config: TrainConfig, reasons: list[str] = ()) -> str:
+    """RUN_DIR/config.yaml: the resolved settings (`--config` of it reproduces the run), reasons as comments."""
+    import yaml
+
+    header = "".join(f"# {line}\n" for line in reasons)
+    settings = config.to_dict()
+    settings["tune"] = False   # the file holds the settings chosen; reading it back trains them, not a search
+    return header + yaml.safe_dump(settings, sort_keys=False)
