@@ -28,11 +28,12 @@ class ModelConfig:
     fusion: str = "attention"            # mean | gated | attention
     fusion_heads: int = 4
     variational: bool = True             # VariationalHead, else a linear head
+    linear_head: bool = True             # without the variational head: False keeps the embeddings as they are
     kl_weight: float = 1e-3              # the trainer's KLSchedule max weight
     kl_warmup_epochs: int = 10
     free_bits: float = 0.0               # nats per dimension (Kingma et al. 2016)
     embedding_norm: float = 0.0          # > 0: every embedding is scaled to this L2 norm (0: off)
-    scorer: str = "distmult"             # dot | distmult | complex | rotate | transe | mlp
+    scorer: str = "distmult"             # dot | distmult | complex | rotate | transe | mlp | conve
     distance_norm: int = 1               # p of TransE / RotatE distances (1 or 2)
     margin: float = 0.0                  # gamma added to TransE / RotatE scores
     reciprocal: bool = False             # head queries through a learned inverse relation (ReciprocalScorer)
@@ -70,6 +71,9 @@ class ModelConfig:
             if value < low or (high is not None and value >= high):
                 bound = f"in [{low}, {high})" if high is not None else f">= {low}"
                 raise InputError(f"model config: {name} must be {bound}, got {value}")
+        if self.variational and not self.linear_head:
+            raise InputError("model config: linear_head = false needs variational = false (the variational "
+                             "head is the head)")
         if self.distance_norm not in (1, 2):
             raise InputError(f"model config: distance_norm must be 1 or 2, got {self.distance_norm}")
         if self.num_bases is not None and self.num_bases < 1:

@@ -60,8 +60,10 @@ class LinkPredictor(nn.Module):
         self._type_index = {t: i for i, t in enumerate(schema.node_types)}
         if config.variational:
             self.head = VariationalHead(c, c, list(schema.node_types))
-        else:
+        elif config.linear_head:
             self.head = nn.ModuleList([nn.Linear(c, c) for _ in schema.node_types])
+        else:  # pure embedding models (ComplEx-N3): a dense head would only re-parametrise them
+            self.head = nn.ModuleList([nn.Identity() for _ in schema.node_types])
         self.scorer = make_scorer(config, c)
         self._relation_index = {rel: i for i, rel in enumerate(schema.relations)}
         rd = self.scorer.relation_dim(c)
@@ -97,7 +99,8 @@ class LinkPredictor(nn.Module):
             self.head.reset_parameters()
         else:
             for lin in self.head:
-                lin.reset_parameters()
+                if isinstance(lin, nn.Linear):
+                    lin.reset_parameters()
         if self.relation_vectors is not None:
             self.scorer.init_relations_(self.relation_vectors.data)
 

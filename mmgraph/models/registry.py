@@ -8,6 +8,7 @@ from __future__ import annotations
 from torch import nn
 
 from mmgraph.errors import InputError
+from mmgraph.nn.conve import ConvEScorer
 from mmgraph.nn.fusion import AttentionFusion, GatedFusion, MeanFusion
 from mmgraph.nn.scorers import (ComplExScorer, DistMultScorer, DotProductScorer, MLPScorer, RotatEScorer,
                                 Scorer, TransEScorer)
@@ -31,6 +32,7 @@ SCORERS: dict[str, type[Scorer]] = {
     "rotate": RotatEScorer,
     "transe": TransEScorer,
     "mlp": MLPScorer,
+    "conve": ConvEScorer,
 }
 LEARNED_EMBEDDINGS = ("featureless", "all", "none")
 NORMS = ("layer", "batch", "none")
@@ -72,6 +74,6 @@ def _base_scorer(config, dim: int) -> Scorer:
     cls = resolve("scorer", config.scorer)
     if cls in (RotatEScorer, TransEScorer):
         return cls(p=config.distance_norm, margin=config.margin)
-    if cls is MLPScorer:
+    if cls in (MLPScorer, ConvEScorer):
         return cls(dim)
     return cls()

@@ -39,6 +39,7 @@ _EXPORTS = {
     "RotatEScorer": "mmgraph.nn.scorers",
     "TransEScorer": "mmgraph.nn.scorers",
     "MLPScorer": "mmgraph.nn.scorers",
+    "ConvEScorer": "mmgraph.nn.conve",
     "ReciprocalScorer": "mmgraph.nn.reciprocal",
 }
 

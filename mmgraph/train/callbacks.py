@@ -69,8 +69,9 @@ class DivergenceGuard:
 
     After every good epoch the guard snapshots the model and optimiser. An epoch is bad when its
     mean loss is not finite or exceeds ``factor * lowest + 1`` (the lowest epoch loss so far; the
-    ``+ 1`` keeps losses near 0 from tripping it). A bad epoch restores the last snapshot and
-    multiplies the learning-rate scale by ``shrink``; after ``max_rollbacks`` rollbacks the run stops
+    ``+ 1`` keeps losses near 0 from tripping it). An epoch's loss is measured along its steps, so
+    a bad one may come from the previous epoch's last updates: a bad epoch restores the snapshot
+    from *before* the previous epoch and multiplies the learning-rate scale by ``shrink``; after ``max_rollbacks`` rollbacks the run stops
     with :class:`TrainingDiverged`, naming the epoch and the loss, instead of reporting metrics.
     """
 
@@ -79,29 +80,37 @@ class DivergenceGuard:
         self.lowest = math.inf
         self.rollbacks = 0
         self.lr_scale = 1.0
-        self._snapshot: tuple[dict, dict] | None = None
+        self._snapshots: list[tuple[dict, dict]] = []   # the last two good states, oldest first
 
     def snapshot(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
-        self._snapshot = (copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict()))
+        state = (copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict()))
+        self._snapshots = [*self._snapshots[-1:], state]
 
     def is_bad(self, loss: float) -> bool:
         return not math.isfinite(loss) or loss > self.factor * max(self.lowest, 0.0) + 1.0
 
     def check(self, epoch: int, loss: float, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> bool:
-        """True when the epoch was good (and is now the snapshot); False after a rollback."""
+        """True when the epoch was good (and is now the snapshot); False after a rollback.
+
+        Weights that are no longer finite make the epoch bad whatever its loss said.
+        """
+        if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+            loss = math.nan
         if not self.is_bad(loss):
             self.lowest = min(self.lowest, loss)
             self.snapshot(model, optimizer)
             return True
         self.rollbacks += 1
         what = "not finite" if not math.isfinite(loss) else f"{loss:.4g}, over {self.factor:g}x the lowest {self.lowest:.4g}"
-        if self.rollbacks > self.max_rollbacks or self._snapshot is None:
+        if self.rollbacks > self.max_rollbacks or not self._snapshots:
             raise TrainingDiverged(f"training diverged at epoch {epoch}: loss {what}, after {self.rollbacks - 1} "
                                    f"rollback(s) with smaller steps; lower `lr` or set `model.embedding_norm`")
-        model.load_state_dict(self._snapshot[0])
-        optimizer.load_state_dict(self._snapshot[1])
+        weights, optimizer_state = self._snapshots[0]
+        self._snapshots = self._snapshots[:1]   # a second bad epoch in a row goes back to the same state
+        model.load_state_dict(weights)
+        optimizer.load_state_dict(optimizer_state)
         self.lr_scale *= self.shrink   # `fit` sets every group's lr to base x lr_scale x warm-up
-        log.warning("epoch %d: loss %s; rolled back to the last good epoch with the learning rate x%.3g",
+        log.warning("epoch %d: loss %s; rolled back to before the previous epoch with the learning rate x%.3g",
                     epoch, what, self.lr_scale)
         return False
 

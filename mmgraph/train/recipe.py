@@ -27,6 +27,7 @@ is returned with a reason, logged, and written to RUN_DIR/config.yaml; any key t
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -128,11 +129,13 @@ def recipe_for(profile: GraphProfile) -> tuple[dict[str, Any], list[str]]:
         cost = profile.one_n_cost()
         rank = _kg_rank(cost)
         featured = any(profile.modalities.values())
+        # at least ~10 steps an epoch: a small graph gets small batches
+        batch = 2 ** max(4, min(8, int(math.log2(max(1, profile.train_edges // 10)))))
         settings.update({
             "epochs": 200, "eval_every": 2, "patience": 5, "loss": "1-n", "optimizer": "adagrad", "lr": 0.1,
-            "batch_size": 256, "n3_weight": 0.01, "supervision_ratio": 1.0,
+            "batch_size": batch, "n3_weight": 0.01, "supervision_ratio": 1.0,
             "model": {"channels": 2 * rank, "num_layers": 0, "fusion": "mean", "variational": False,
-                      "scorer": "complex", "reciprocal": True, "dropout": 0.0, "feature_dropout": 0.0,
+                      "linear_head": False, "scorer": "complex", "reciprocal": True, "dropout": 0.0, "feature_dropout": 0.0,
                       "learned_embeddings": "all" if featured else "featureless"}})
         reasons.append(f"knowledge graph: learned embeddings, reciprocal ComplEx-N3 (rank {rank}: 1-N cost "
                        f"{cost:.2g} edge-candidates per epoch), Adagrad lr 0.1, filtered 1-N loss"

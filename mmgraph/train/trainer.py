@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -255,23 +256,17 @@ def fit(model: LinkPredictor, prepared: PreparedGraph, config: TrainConfig, *, d
             state.log_rows.append(row)
             state.epoch = epoch
             continue
+        valid = None
         if (epoch % config.eval_every == 0 or epoch == config.epochs) and ctx.is_main:
-            z = embed_for_eval(model, prepared, device, (x, m), layerwise=mode == "mini")
-            metric = config.early_stop_metric
-            valid = evaluate_split(model, prepared, z, split="valid",
-                                   with_classification=metric in ("auc", "ap"))["overall"]
-            row.update({f"valid_{k}": valid[k] for k in ("mrr", "hits@1", "hits@3", "hits@10", metric)})
-            # best_mrr holds the best value of the early-stop metric (MRR unless configured otherwise)
-            if valid[metric] > state.best_mrr:
-                state.best_mrr, state.best_epoch, state.bad_evals = valid[metric], epoch, 0
-                state.best_state = copy.deepcopy(model.state_dict())
-            else:
-                state.bad_evals += 1
-            log.info("epoch %d  loss %.4f  valid mrr %.4f  hits@1 %.4f  %s %.4f", epoch, loss, valid["mrr"],
-                     valid["hits@1"], metric, valid[metric])
-            stop_asked = any([bool(cb.on_eval(epoch, valid, valid[metric])) for cb in callbacks])
-        else:
-            stop_asked = False
+            valid = _validate(model, prepared, config, device, (x, m), mode, state, row)
+        if ctx.broadcast(valid == "overflow"):   # finite weights, embeddings that overflow: a bad epoch too
+            guard.check(epoch, math.nan, model, optimizer)
+            row.update(seconds=time.perf_counter() - start, rollback=guard.rollbacks)
+            state.log_rows.append(row)
+            state.epoch = epoch
+            continue
+        stop_asked = valid is not None and any([bool(cb.on_eval(epoch, valid, valid[config.early_stop_metric]))
+                                                for cb in callbacks])
         row["seconds"] = time.perf_counter() - start
         state.log_rows.append(row)
         state.epoch = epoch
@@ -290,6 +285,25 @@ def fit(model: LinkPredictor, prepared: PreparedGraph, config: TrainConfig, *, d
     if state.best_state is not None:
         model.load_state_dict(state.best_state)
     return state
+
+
+def _validate(model, prepared, config, device, features, mode, state: TrainState, row: dict):
+    """Valid metrics into `row` and the best state into `state`; "overflow" when embeddings are not finite."""
+    z = embed_for_eval(model, prepared, device, features, layerwise=mode == "mini")
+    if not all(bool(torch.isfinite(v).all()) for v in z.values()):
+        return "overflow"
+    metric = config.early_stop_metric
+    valid = evaluate_split(model, prepared, z, split="valid", with_classification=metric in ("auc", "ap"))["overall"]
+    row.update({f"valid_{k}": valid[k] for k in ("mrr", "hits@1", "hits@3", "hits@10", metric)})
+    # best_mrr holds the best value of the early-stop metric (MRR unless configured otherwise)
+    if valid[metric] > state.best_mrr:
+        state.best_mrr, state.best_epoch, state.bad_evals = valid[metric], row["epoch"], 0
+        state.best_state = copy.deepcopy(model.state_dict())
+    else:
+        state.bad_evals += 1
+    log.info("epoch %d  loss %.4f  valid mrr %.4f  hits@1 %.4f  %s %.4f", row["epoch"], row["loss"], valid["mrr"],
+             valid["hits@1"], metric, valid[metric])
+    return valid
 
 
 def save_checkpoint(path: Path, model: LinkPredictor, optimizer: torch.optim.Optimizer, state: TrainState,

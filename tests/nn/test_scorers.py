@@ -8,7 +8,7 @@ import torch
 from cases import ModuleContract, one_thread  # noqa: F401 (autouse fixture)
 
 import mmgraph.nn.scorers as scorers_module
-from mmgraph.nn import (ComplExScorer, DistMultScorer, DotProductScorer, MLPScorer, RotatEScorer,
+from mmgraph.nn import (ComplExScorer, ConvEScorer, DistMultScorer, DotProductScorer, MLPScorer, RotatEScorer,
                         TransEScorer)
 
 DIM = 8
@@ -23,6 +23,7 @@ FACTORIES = {
     "transe-l1": lambda: TransEScorer(p=1, margin=1.0),
     "transe-l2": lambda: TransEScorer(p=2),
     "mlp": lambda: MLPScorer(DIM, hidden_channels=12),
+    "conve": lambda: ConvEScorer(DIM, filters=4),
 }
 
 

@@ -1,0 +1,79 @@
+"""The no-config recipe: what it chooses for each kind of graph, that it learns, and that user keys win."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import yaml
+
+import mmgraph
+from mmgraph.cli.main import main
+from mmgraph.data.graph_io import write_graph
+from mmgraph.train.recipe import merge_settings, profile_graph, resolve_config
+from mmgraph.train.run import train_run
+
+from tiny_graphs import write_tiny_citations, write_tiny_kg
+from tiny_media_graph import write_tiny_graph
+
+
+@pytest.fixture(scope="module")
+def graphs(tmp_path_factory):
+    out = {}
+    for name, writer in (("kg", write_tiny_kg), ("citations", write_tiny_citations), ("media", write_tiny_graph)):
+        root = tmp_path_factory.mktemp(name)
+        graph, report = mmgraph.build_graph(writer(root), return_report=True)
+        out[name] = (graph, write_graph(graph, report, root / "graph"))
+    return out
+
+
+def test_each_kind_gets_its_recipe(graphs):
+    kg, _ = resolve_config(graphs["kg"][0])
+    assert profile_graph(graphs["kg"][0]).kind == "knowledge graph"
+    assert (kg.model.num_layers, kg.model.scorer, kg.model.reciprocal, kg.loss) == (0, "complex", True, "1-n")
+    assert kg.n3_weight > 0 and kg.optimizer == "adagrad"
+    cites, _ = resolve_config(graphs["citations"][0])
+    assert profile_graph(graphs["citations"][0]).kind == "featured homogeneous graph"
+    assert (cites.model.conv, cites.model.scorer, cites.early_stop_metric) == ("gcn", "dot", "auc")
+    media, reasons = resolve_config(graphs["media"][0])
+    assert profile_graph(graphs["media"][0]).kind == "media graph"
+    assert media.model.conv == "sage" and media.model.embedding_norm > 0   # bounded scores
+    assert any("media graph" in r for r in reasons)
+
+
+def test_relations_with_a_split_are_scored_the_others_carry_messages(graphs):
+    graph = graphs["media"][0].clone()
+    graph["group", "near", "group"].edge_index = torch.tensor([[0, 1], [1, 2]])   # no split column
+    profile = profile_graph(graph)
+    assert profile.scored == (("item", "in", "group"),)
+    assert "carry messages" in profile.scored_why
+    assert profile_graph(graph, ["near"]).scored == (("group", "near", "group"),)
+
+
+def test_user_keys_win_model_keys_merge_one_by_one(graphs):
+    config, reasons = resolve_config(graphs["kg"][0], {"epochs": 3, "model": {"channels": 8}})
+    assert config.epochs == 3 and config.model.channels == 8
+    assert config.model.scorer == "complex"          # the recipe's, the user gave no scorer
+    assert any("model.channels" in r for r in reasons)
+    assert merge_settings({"a": 1, "model": {"x": 1, "y": 2}}, {"model": {"y": 3}}) == {"a": 1, "model": {"x": 1, "y": 3}}
+
+
+@pytest.mark.parametrize("name", ["kg", "citations", "media"])
+def test_no_config_run_learns_and_config_yaml_reproduces_it(graphs, tmp_path, name):
+    graph_dir = graphs[name][1]
+    first = train_run(graph_dir, tmp_path / "a", {"epochs": 30}, device=torch.device("cpu"))
+    saved = yaml.safe_load((tmp_path / "a" / "config.yaml").read_text())
+    assert saved["epochs"] == 30 and saved["tune"] is False
+    again = train_run(graph_dir, tmp_path / "b", tmp_path / "a" / "config.yaml" and saved, device=torch.device("cpu"))
+    assert again["test"]["overall"] == first["test"]["overall"]   # same settings, same seed: same numbers
+    overall = first["test"]["overall"]
+    assert overall["mrr"] > 0.4 or overall["auc"] > 0.8, overall  # clearly learns (chance MRR is far lower)
+
+
+def test_cli_train_without_config_logs_the_choice(graphs, tmp_path, capsys):
+    assert main(["train", str(graphs["kg"][1]), "-o", str(tmp_path / "run"), "--epochs", "4"]) == 0
+    err = capsys.readouterr().err
+    assert "recipe: " in err and "knowledge graph" in err
+    config = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert config["model"]["scorer"] == "complex" and config["epochs"] == 4
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["test"]["overall"]["count"] > 0
