@@ -98,9 +98,10 @@ class Run(run_files.Run):
         from mmgraph.eval.predict import predict_items, predict_node
 
         if (node is None) == (items is None):
-            raise InputError("predict: give exactly one of node=(TYPE, ID) or items=TABLE")
+            raise InputError("predict: give exactly one of node (TYPE, ID; CLI --node TYPE:ID) or items "
+                             "(a table; CLI --items TABLE)")
         if items is not None and not type:
-            raise InputError("predict: items= needs type=TYPE (the node type of the table's rows)")
+            raise InputError("predict: items need their node type (type=TYPE; CLI --type TYPE)")
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise InputError(f"predict: k must be an int >= 1, got {k!r}")
         if node is not None:
