@@ -114,8 +114,8 @@ class Run(run_files.Run):
         """The model's score of one link (source, relation, target), each end a (TYPE, ID), with the
         training edges in `drop_edges` (("SRC|REL|DST", SRC_ID, DST_ID), ...) removed first."""
         explain = _explain_module("score")
-        return explain.score_pair(self.model, self.prepared(), source, relation, target, drop_edges=drop_edges,
-                                  device=device)
+        return explain.score_pair(self.model, self.prepared(), source, relation, target,
+                                  drop_edges=drop_edges, device=device)
 
     def explain(self, *, source: tuple[str, str], relation: str, target: tuple[str, str] | None = None,
                 k: int = 5, device: str | torch.device | None = None) -> dict:
@@ -172,7 +172,8 @@ def _settings(cls, config: ConfigLike, changes: dict[str, Any], what: str):
     elif isinstance(config, (str, Path)):
         base = read_config_yaml(config)
     else:
-        raise InputError(f"config: expected a {cls.__name__}, a dict or a YAML path, got {type(config).__name__}")
+        raise InputError(f"config: expected a {cls.__name__}, a dict or a YAML path, "
+                         f"got {type(config).__name__}")
     model = changes.pop("model", None)
     values = {**base, **{k: v for k, v in changes.items() if v is not None}}
     if model is not None:
@@ -196,8 +197,8 @@ def train_config(config: ConfigLike = None, *, relations: list[str] | str | None
     """
     if isinstance(relations, str):
         relations = [relations]
-    return _settings(TrainConfig, config, {"relations": relations, "epochs": epochs, "seed": seed, "model": model,
-                                           **options}, "mmgraph.train() options")
+    changes = {"relations": relations, "epochs": epochs, "seed": seed, "model": model, **options}
+    return _settings(TrainConfig, config, changes, "mmgraph.train() options")
 
 
 def pretrain_config(config: ConfigLike = None, *, epochs: int | None = None, seed: int | None = None,
@@ -207,9 +208,10 @@ def pretrain_config(config: ConfigLike = None, *, epochs: int | None = None, see
                      "mmgraph.pretrain() options")
 
 
-def train(graph: HeteroData | str | Path, *, config: ConfigLike = None, relations: list[str] | str | None = None,
-          epochs: int | None = None, seed: int | None = None, model: dict | None = None,
-          init: Run | str | Path | None = None, distill_from: Run | str | Path | None = None,
+def train(graph: HeteroData | str | Path, *, config: ConfigLike = None,
+          relations: list[str] | str | None = None, epochs: int | None = None, seed: int | None = None,
+          model: dict | None = None, init: Run | str | Path | None = None,
+          distill_from: Run | str | Path | None = None,
           device: str | torch.device = "auto", **options: Any) -> Run:
     """Train a link predictor on `graph` (a HeteroData of `build_graph`, or a GRAPH_DIR) in memory.
 

@@ -3,9 +3,10 @@ curves.png, embeddings.pt and config.yaml (the resolved settings).
 
 `train_model` trains on a graph in memory and returns a Run; `Run.save` / `write_run_files` is
 the one writer of a run folder and `load_run` the one reader. `train_run` (the CLI's) is
-`train_model` plus `write_run_files` with crash safety: while training, everything is written to `.RUN_DIR.partial/` beside the output (the checkpoint
-there lets `--resume` continue a killed run); the folder is renamed to RUN_DIR only at the end,
-so a failed run leaves an existing RUN_DIR as it was.
+`train_model` plus `write_run_files` with crash safety: while training, everything is written
+to `.RUN_DIR.partial/` beside the output (the checkpoint there lets `--resume` continue a killed
+run); the folder is renamed to RUN_DIR only at the end, so a failed run leaves an existing
+RUN_DIR as it was.
 """
 from __future__ import annotations
 
@@ -78,7 +79,9 @@ class Run:
 
     def has_graph(self) -> bool:
         """Whether `prepared()` can give the training graph without being told where it is."""
-        return self.held is not None or (self.graph_dir is not None and (self.graph_dir / "graph.pt").is_file())
+        if self.held is not None:
+            return True
+        return self.graph_dir is not None and (self.graph_dir / "graph.pt").is_file()
 
     def prepared(self, graph_dir: str | Path | HeteroData | None = None) -> PreparedGraph:
         """The training graph with the run's own splits: the held one, or `graph_dir` (a GRAPH_DIR or a
@@ -91,8 +94,8 @@ class Run:
         if graph_dir is None and self.held is not None:
             return self.held
         if graph_dir is None and self.graph_dir is None:
-            raise InputError(f"{self.run_dir or 'this run'}: trained on a graph given in memory, so it knows no "
-                             f"GRAPH_DIR; pass the graph (graph=GRAPH_DIR or a HeteroData; CLI: --graph GRAPH_DIR)")
+            raise InputError(f"{self.run_dir or 'this run'}: trained on a graph given in memory, so it knows "
+                             f"no GRAPH_DIR; pass the graph (graph=GRAPH_DIR or a HeteroData; CLI: --graph)")
         graph = graph_dir if isinstance(graph_dir, HeteroData) else load_graph(graph_dir or self.graph_dir)
         cfg = self.extra["train_config"]
         return prepare_graph(graph, relations=cfg["relations"], seed=cfg["seed"],
@@ -162,8 +165,9 @@ def _run_source(source: Run | str | Path, what: str) -> tuple[Run, str | None]:
     return load_run(source), str(Path(source).resolve())
 
 
-def train_model(graph: HeteroData, config: TrainConfig, *, device: torch.device, graph_dir: Path | None = None,
-                distill_from: Run | str | Path | None = None, init: Run | str | Path | None = None,
+def train_model(graph: HeteroData, config: TrainConfig, *, device: torch.device,
+                graph_dir: Path | None = None, distill_from: Run | str | Path | None = None,
+                init: Run | str | Path | None = None,
                 checkpoint: Path | None = None, state=None, resume_blob: dict | None = None,
                 started: float | None = None) -> Run | None:
     """Train on `graph` in memory and evaluate valid and test; the Run holds model, metrics and graph.
