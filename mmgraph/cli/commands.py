@@ -35,24 +35,12 @@ def _check_new_output(out: Path, force: bool) -> None:
 
 
 def load_train_config(args) -> dict:
-    """The user's training settings: `--config` YAML, then `--epochs`, `--seed`, `--relations`, `--tune`.
+    """The user's settings (`--config` YAML, then the flags); `train` completes them from the graph's recipe."""
+    from mmgraph.api import train_config
 
-    Only what the user gave; `train` fills the rest from the graph's recipe (mmgraph.train.recipe).
-    """
-    from mmgraph.train.config import read_config_yaml
-
-    settings = read_config_yaml(args.config) if args.config else {}
-    if args.epochs is not None:
-        settings["epochs"] = args.epochs
-    if args.seed is not None:
-        settings["seed"] = args.seed
-    if args.relations:
-        settings["relations"] = [r.strip() for r in args.relations.split(",") if r.strip()]
-    if getattr(args, "tune", False):
-        settings["tune"] = True
-    if getattr(args, "budget", None) is not None:
-        settings["tune_budget_minutes"] = args.budget
-    return settings
+    relations = [r.strip() for r in args.relations.split(",") if r.strip()] if args.relations else None
+    return train_config(args.config, relations=relations, epochs=args.epochs, seed=args.seed,
+                        tune=True if args.tune else None, tune_budget_minutes=args.budget)
 
 
 def cmd_train(args) -> int:
@@ -60,9 +48,10 @@ def cmd_train(args) -> int:
     from mmgraph.eval.evaluate import metrics_table
     from mmgraph.train.run import train_run
 
-    settings = load_train_config(args)
+    config = load_train_config(args)
+    # train_run is mmgraph.train's training plus Run.save's writer, with a checkpoint for --resume.
     with distributed.session(resolve_device(args.device)) as ctx:  # under torchrun: data-parallel
-        metrics = train_run(args.graph_dir, args.output, settings, device=ctx.device, force=args.force,
+        metrics = train_run(args.graph_dir, args.output, config, device=ctx.device, force=args.force,
                             resume=args.resume, distill_from=getattr(args, "distill_from", None), init=args.init,
                             config_source=args.config or "command line")
     if ctx.is_main:
@@ -71,13 +60,11 @@ def cmd_train(args) -> int:
 
 
 def cmd_pretrain(args) -> int:
+    from mmgraph.api import pretrain_config
     from mmgraph.train.pretrain import pretrain_run
-    from mmgraph.train.pretrain_config import PretrainConfig
 
-    config = PretrainConfig.from_yaml(args.config) if args.config else PretrainConfig()
-    changes = {k: v for k, v in (("epochs", args.epochs), ("seed", args.seed)) if v is not None}
-    rows = pretrain_run(args.graph_dir, args.output, config.replace(**changes) if changes else config,
-                        device=resolve_device(args.device), force=args.force)
+    config = pretrain_config(args.config, epochs=args.epochs, seed=args.seed)
+    rows = pretrain_run(args.graph_dir, args.output, config, device=resolve_device(args.device), force=args.force)
     last = rows[-1]
     print(f"pretrained {last['epoch']} epochs: loss {last['loss']:.4f} (edge {last['edge']:.4f}, "
           f"feature {last['feature']:.4f}, contrastive {last['contrastive']:.4f}); fine-tune with "
@@ -86,36 +73,19 @@ def cmd_pretrain(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from mmgraph.eval.evaluate import evaluate_split, metrics_table
-    from mmgraph.train.run import load_run
-    from mmgraph.train.trainer import embed_for_eval
+    from mmgraph.api import load_run
+    from mmgraph.eval.evaluate import metrics_table
 
-    run = load_run(args.run_dir)
-    device = resolve_device(args.device)
-    prepared = run.prepared(args.graph)
-    model = run.model.to(device)
-    z = embed_for_eval(model, prepared, device)
-    result = evaluate_split(model, prepared, z, split=args.split, seed=run.extra["train_config"]["seed"])
+    result = load_run(args.run_dir).evaluate(args.split, graph=args.graph, device=args.device)
     print(json.dumps(result, indent=2) if args.json else metrics_table(result))
     return 0
 
 
 def cmd_predict(args) -> int:
-    from mmgraph.eval.predict import predict_items, predict_node
-    from mmgraph.train.run import load_run
+    from mmgraph.api import load_run
 
-    if bool(args.node) == bool(args.items):
-        raise InputError("predict: give exactly one of --node TYPE:ID or --items TABLE")
-    if args.items and not args.node_type:
-        raise InputError("predict: --items needs --type TYPE")
-    if args.k < 1:
-        raise InputError("-k must be >= 1")
-    run = load_run(args.run_dir)
-    if args.node:
-        result = predict_node(run, args.node, args.relation, args.k)
-    else:
-        result = predict_items(run, args.items, args.node_type, args.relation, args.k,
-                               device=resolve_device(args.device))
+    result = load_run(args.run_dir).predict(node=args.node, items=args.items, type=args.node_type,
+                                            relation=args.relation, k=args.k, device=args.device)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -132,8 +102,8 @@ def format_predictions(result: dict) -> str:
 
 
 def cmd_embed(args) -> int:
+    from mmgraph.api import load_run
     from mmgraph.eval.export import write_embeddings
-    from mmgraph.train.run import load_run
 
     run = load_run(args.run_dir)
     count = write_embeddings(run, args.output, force=args.force)

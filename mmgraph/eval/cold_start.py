@@ -55,13 +55,14 @@ def attach_neighbours(x_new: Tensor, mask_new: Tensor, x_graph: Tensor, mask_gra
 def embed_in_graph(run, node_type: str, x: dict[str, Tensor], mask: dict[str, Tensor], count: int,
                    *, device: torch.device | None = None) -> Tensor | None:
     """Embeddings `[count, d]` of new items joined to the graph by their kNN edges; None when the
-    model has no kNN relation for `node_type` or the run's graph folder is gone (callers then use
+    model has no kNN relation for `node_type` or the run's graph is gone (`run.has_graph()`) (callers then use
     the edge-less `embed_new_nodes`)."""
     relations = derived_relations(run.model, node_type, x)
     if not relations:
         return None
-    if not (run.graph_dir / "graph.pt").is_file():
-        log.warning("%s: graph folder not found; new items are embedded from their features alone", run.graph_dir)
+    if not run.has_graph():
+        log.warning("%s: graph folder not found; new items are embedded from their features alone",
+                    run.graph_dir or "a graph given in memory")
         return None
     device = device or torch.device("cpu")
     prepared = run.prepared()

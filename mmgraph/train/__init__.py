@@ -1,1 +1,4 @@
-"""mmgraph.train"""
+"""mmgraph.train: the training loop, its configuration, runs as files, pretraining.
+
+`mmgraph` makes this package callable: `mmgraph.train(graph, ...)` is `mmgraph.api.train`.
+"""

@@ -15,16 +15,21 @@ __all__ = ["init_from_run"]
 log = logging.getLogger("mmgraph.train")
 
 
-def init_from_run(model: LinkPredictor, run_dir: str | Path, config: TrainConfig
-                  ) -> tuple[FreezeSchedule | None, TransferReport]:
-    """Load every matching module of RUN_DIR/model.pt into `model`; log what was loaded, new, skipped.
+def init_from_run(model: LinkPredictor, run_dir: str | Path | LinkPredictor, config: TrainConfig, *,
+                  name: str | None = None) -> tuple[FreezeSchedule | None, TransferReport]:
+    """Load every matching module of RUN_DIR/model.pt (or of a model held in memory) into `model`;
+    log what was loaded, new, skipped. `name` says where the source came from in messages.
 
     Returns the freeze schedule of `config.freeze_epochs` (None when 0) and the report.
     """
-    path = Path(run_dir) / "model.pt"
-    if not path.is_file():
-        raise InputError(f"--init {run_dir}: not a run folder (no model.pt); make one with `mmgraph pretrain`")
-    source, _ = LinkPredictor.load(path)
+    if isinstance(run_dir, LinkPredictor):
+        source = run_dir
+        run_dir = name or "init"
+    else:
+        path = Path(run_dir) / "model.pt"
+        if not path.is_file():
+            raise InputError(f"--init {run_dir}: not a run folder (no model.pt); make one with `mmgraph pretrain`")
+        source, _ = LinkPredictor.load(path)
     if source.config.channels != model.config.channels:
         log.warning("--init: the pretrained model has %d channels, this one %d: only modules of the same "
                     "shape load", source.config.channels, model.config.channels)

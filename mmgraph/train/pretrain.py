@@ -8,7 +8,7 @@ relation name is ignored, so every edge type is "linked" vs "not linked") plus t
 (c) align the projected modality tokens of the same node, and of the two ends of a training
 edge, with InfoNCE, so every modality lands in one space. Valid and test edges of the
 `held_out_relations` are never seen. RUN_DIR gets model.pt (the LinkPredictor, scoring no
-relation yet; `train --init RUN_DIR` fine-tunes it), embeddings.pt and pretrain_log.csv.
+relation yet; `train --init RUN_DIR` fine-tunes it), embeddings.pt, pretrain_log.csv and config.yaml.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
+from torch_geometric.data import HeteroData
 
 from mmgraph.data.graph import edge_key
 from mmgraph.data.graph_io import load_graph
@@ -32,16 +33,16 @@ from mmgraph.train.optim import optimizer_step
 from mmgraph.train.objectives import edge_reconstruction_loss, feature_masks, info_nce, masked_feature_loss
 from mmgraph.train.prepare import PreparedGraph, prepare_graph, splits_to_plain
 from mmgraph.train.pretrain_config import PretrainConfig
-from mmgraph.train.run import write_train_log
+from mmgraph.train.run import PRETRAIN_LOG_FIELDS, Run
 from mmgraph.train.trainer import embed_for_eval, to_device
-from mmgraph.utils import atomic_dir, progress
+from mmgraph.utils import progress
 
-__all__ = ["FeatureDecoders", "build_pretrain_model", "pretrain", "pretrain_run", "PRETRAIN_LOG_FIELDS"]
+__all__ = ["FeatureDecoders", "build_pretrain_model", "pretrain", "pretrain_model", "pretrain_run",
+           "PRETRAIN_LOG_FIELDS"]
 
 log = logging.getLogger("mmgraph.train")
 
 EdgeType = tuple[str, str, str]
-PRETRAIN_LOG_FIELDS = ["epoch", "loss", "edge", "kl", "feature", "contrastive", "seconds"]
 
 
 class FeatureDecoders(nn.Module):
@@ -220,26 +221,25 @@ def held_out_in(graph, names: tuple[str, ...]) -> tuple[str, ...]:
     return kept
 
 
-def pretrain_run(graph_dir: str | Path, out_dir: str | Path, config: PretrainConfig, *, device: torch.device,
-                 force: bool = False) -> list[dict]:
-    """Pretrain on GRAPH_DIR and write RUN_DIR atomically; returns the log rows."""
-    graph_dir, out_dir = Path(graph_dir).resolve(), Path(out_dir)
-    if out_dir.exists() and not force:  # fail before loading anything
-        raise InputError(f"{out_dir}: output folder exists; pass --force to replace it")
-    started = time.perf_counter()
-    graph = load_graph(graph_dir)
+def pretrain_model(graph: HeteroData, config: PretrainConfig, *, device: torch.device,
+                   graph_dir: Path | None = None, started: float | None = None) -> Run:
+    """Pretrain on `graph` in memory; the Run (kind "pretrain") holds the model, embeddings and log.
+
+    `graph_dir` is recorded so that a saved run finds its graph again (None: given in memory).
+    """
+    started = time.perf_counter() if started is None else started
     prepared = prepare_graph(graph, relations=held_out_in(graph, config.held_out_relations),
                              split_ratios=config.split_ratios, seed=config.seed)
     if not any(prepared.x_dict.values()) and config.edge_weight == 0:
-        raise InputError(f"{graph_dir}: the graph has no features, so only edge reconstruction can pretrain "
-                         f"it, but edge_weight is 0")
+        raise InputError(f"{graph_dir or 'graph'}: the graph has no features, so only edge reconstruction can "
+                         f"pretrain it, but edge_weight is 0")
     model = build_pretrain_model(config, prepared)
     rows = pretrain(model, prepared, config, device=device)
     z = embed_for_eval(model, prepared, device)
     meta = graph.mmgraph
     extra = {
         "kind": "pretrain",
-        "graph_dir": str(graph_dir),
+        "graph_dir": str(graph_dir) if graph_dir is not None else None,
         "pretrain_config": config.to_dict(),
         "features": meta.get("features", {}),
         "source": meta.get("source", {}),
@@ -249,8 +249,17 @@ def pretrain_run(graph_dir: str | Path, out_dir: str | Path, config: PretrainCon
         "modules": identity_names(model),   # what each state-dict entry (or row) is, for --init
         "seconds": time.perf_counter() - started,
     }
-    with atomic_dir(out_dir, force=force) as work:
-        model.cpu().save(work / "model.pt", extra=extra)
-        torch.save({t: v.cpu() for t, v in z.items()}, work / "embeddings.pt")
-        write_train_log(work / "pretrain_log.csv", rows, fields=PRETRAIN_LOG_FIELDS)
-    return rows
+    model.cpu().eval()
+    return Run(model=model, extra=extra, log_rows=rows, z={t: v.cpu() for t, v in z.items()})
+
+
+def pretrain_run(graph_dir: str | Path, out_dir: str | Path, config: PretrainConfig, *, device: torch.device,
+                 force: bool = False) -> list[dict]:
+    """Pretrain on GRAPH_DIR and write RUN_DIR atomically; returns the log rows."""
+    graph_dir, out_dir = Path(graph_dir).resolve(), Path(out_dir)
+    if out_dir.exists() and not force:  # fail before loading anything
+        raise InputError(f"{out_dir}: output folder exists; pass --force to replace it")
+    started = time.perf_counter()
+    run = pretrain_model(load_graph(graph_dir), config, device=device, graph_dir=graph_dir, started=started)
+    run.save(out_dir, force=force)
+    return run.log_rows

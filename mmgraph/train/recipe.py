@@ -37,7 +37,7 @@ from mmgraph.data.graph import edge_key
 from mmgraph.train.config import TrainConfig
 from mmgraph.train.prepare import feature_derived_edge_types
 
-__all__ = ["GraphProfile", "profile_graph", "recipe_for", "resolve_config", "merge_settings", "log_reasons", "config_yaml"]
+__all__ = ["GraphProfile", "profile_graph", "recipe_for", "resolve_config", "merge_settings", "log_reasons"]
 
 EdgeType = tuple[str, str, str]
 
@@ -193,13 +193,3 @@ def resolve_config(graph: HeteroData, user: Mapping[str, Any] | TrainConfig | No
 def log_reasons(log, reasons: list[str]) -> None:
     for line in reasons:
         log.info("recipe: %s", line)
-
-
-def config_yaml(config: TrainConfig, reasons: list[str] = ()) -> str:
-    """RUN_DIR/config.yaml: the resolved settings (`--config` of it reproduces the run), reasons as comments."""
-    import yaml
-
-    header = "".join(f"# {line}\n" for line in reasons)
-    settings = config.to_dict()
-    settings["tune"] = False   # the file holds the settings chosen; reading it back trains them, not a search
-    return header + yaml.safe_dump(settings, sort_keys=False)

@@ -84,3 +84,17 @@ def test_unknown_relation_is_bad_input(graph_dir, tmp_path):
     with pytest.raises(InputError, match="likes"):
         train_run(graph_dir, tmp_path / "run", TrainConfig.from_dict({**SETTINGS, "relations": ["likes"]}),
                   device=torch.device("cpu"))
+
+
+def test_train_run_is_the_python_train_plus_save(graph_dir, tmp_path):
+    # One way to train: `mmgraph train` (train_run) and mmgraph.train(...).save(...) agree exactly.
+    config = TrainConfig.from_dict(SETTINGS)
+    metrics = train_run(graph_dir, tmp_path / "cli", config, device=torch.device("cpu"))
+    run = mmgraph.train(graph_dir, config=config, device="cpu")
+    assert run.metrics == metrics
+    run.save(tmp_path / "py")
+    for name in ("metrics.json", "config.yaml"):
+        assert (tmp_path / "cli" / name).read_text() == (tmp_path / "py" / name).read_text(), name
+    assert TrainConfig.from_yaml(tmp_path / "cli" / "config.yaml") == config
+    cli, py = load_run(tmp_path / "cli"), load_run(tmp_path / "py")
+    assert all(torch.equal(cli.embeddings()[t], z) for t, z in py.embeddings().items())
