@@ -8,6 +8,7 @@ from torch import Tensor, nn
 
 from mmgraph.nn.aggregate import CSR, aggregate
 from mmgraph.nn.conv._utils import Metadata, check_channels, check_metadata, incoming, prepare_adjacency
+from mmgraph.nn.named import name_rows
 
 Composition = Literal["sub", "mult", "corr"]
 
@@ -84,6 +85,7 @@ class CompGCNConv(nn.Module):
         self.w_inverse = nn.Linear(in_channels, out_channels, bias=False)
         self.w_loop = nn.Linear(in_channels, out_channels, bias=False)
         self.relation = nn.Parameter(torch.empty(len(self.edge_types), in_channels))
+        name_rows(self, "relation", self.edge_types)  # row r: edge_types[r]
         self.loop_relation = nn.Parameter(torch.empty(1, in_channels))
         self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
         self._relation_index = {et: r for r, et in enumerate(self.edge_types)}
