@@ -41,6 +41,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from mmgraph.data.naming import reverse_edge_type  # noqa: E402
 from mmgraph.nn.aggregate import aggregate, to_csr  # noqa: E402
 from mmgraph.nn.conv.hgt import HGTConv  # noqa: E402
 from mmgraph.nn.conv.rel_sage import RelSAGEConv  # noqa: E402
@@ -73,7 +74,7 @@ def make_graph(scale: float, seed: int = 0):
         count = int(count * scale)
         ei = torch.stack([skewed_ids(count, num[src], gen), skewed_ids(count, num[dst], gen)])
         edges[(src, rel, dst)] = ei
-        edges[(dst, f"rev_{rel}", src)] = ei.flip(0)
+        edges[reverse_edge_type((src, rel, dst))] = ei.flip(0)
     return x_dict, edges
 
 

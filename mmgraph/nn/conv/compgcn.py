@@ -6,6 +6,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from mmgraph.data.naming import REVERSE_PREFIX
 from mmgraph.nn.aggregate import CSR, aggregate
 from mmgraph.nn.conv._utils import Metadata, check_channels, check_metadata, incoming, prepare_adjacency
 from mmgraph.nn.named import name_rows
@@ -72,7 +73,7 @@ class CompGCNConv(nn.Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, metadata: Metadata, *,
-                 composition: Composition = "mult", reverse_prefix: str = "rev_", bias: bool = True):
+                 composition: Composition = "mult", reverse_prefix: str = REVERSE_PREFIX, bias: bool = True):
         super().__init__()
         if composition not in ("sub", "mult", "corr"):
             raise ValueError(f"composition must be 'sub', 'mult' or 'corr', got {composition!r}")
