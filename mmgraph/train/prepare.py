@@ -10,8 +10,8 @@ from torch_geometric.data import HeteroData
 from mmgraph.data.graph import edge_key
 from mmgraph.data.knn import knn_records
 from mmgraph.data.naming import knn_feature
+from mmgraph.data.true_edges import FilterIndex
 from mmgraph.errors import InputError
-from mmgraph.eval.ranking import FilterIndex
 from mmgraph.train.message_passing import message_passing_edges
 from mmgraph.train.splits import EdgeSplit, split_edges
 
