@@ -21,7 +21,7 @@ Example::
 """
 from __future__ import annotations
 
-from typing import Iterator, Literal, Mapping, Sequence, Union
+from typing import Any, Iterator, Literal, Mapping, Sequence, Union
 
 from torch import nn
 
@@ -60,15 +60,37 @@ def _pyg_key(name: Name) -> str:
 
 
 class _Named(nn.Module):
-    """Shared part: names in insertion order, and reading state dicts of older mmgraph."""
+    """Shared part: entries by name in insertion order, and reading state dicts of older mmgraph.
 
-    def __init__(self, legacy: Legacy):
+    Subclasses say where torch keeps their entries (`_modules` or `_parameters`) and how one is
+    registered.
+    """
+
+    _table = ""
+
+    def __init__(self, entries: Mapping[Name, Any] | None, legacy: Legacy):
         super().__init__()
         self._names: dict[str, Name] = {}
         self._legacy = legacy
+        for name, value in (entries or {}).items():
+            self[name] = value
 
     def _key(self, name: Name) -> str:
         return param_key(tuple(name) if isinstance(name, list) else name)
+
+    def _register(self, key: str, value: Any) -> None:
+        raise NotImplementedError
+
+    def __setitem__(self, name: Name, value: Any) -> None:
+        key = self._key(name)
+        self._register(key, value)
+        self._names[key] = tuple(name) if isinstance(name, list) else name
+
+    def __getitem__(self, name: Name) -> Any:
+        key = self._key(name)
+        if key not in self._names:
+            raise KeyError(name)
+        return getattr(self, self._table)[key]
 
     def __contains__(self, name: object) -> bool:
         try:
@@ -84,6 +106,14 @@ class _Named(nn.Module):
 
     def keys(self) -> list[Name]:
         return list(self._names.values())
+
+    def values(self) -> list[Any]:
+        table = getattr(self, self._table)
+        return [table[k] for k in self._names]
+
+    def items(self) -> list[tuple[Name, Any]]:
+        table = getattr(self, self._table)
+        return [(name, table[k]) for k, name in self._names.items()]
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         self._rename_legacy(state_dict, prefix)
@@ -109,57 +139,29 @@ class _Named(nn.Module):
 class NamedModuleDict(_Named):
     """Modules keyed by a name or a tuple of names (an edge type, a (type, feature) pair)."""
 
+    _table = "_modules"
+
     def __init__(self, modules: Mapping[Name, nn.Module] | None = None, *, legacy: Legacy = None):
-        super().__init__(legacy)
-        for name, module in (modules or {}).items():
-            self[name] = module
+        super().__init__(modules, legacy)
 
-    def __setitem__(self, name: Name, module: nn.Module) -> None:
-        key = self._key(name)
-        self.add_module(key, module)
-        self._names[key] = tuple(name) if isinstance(name, list) else name
-
-    def __getitem__(self, name: Name) -> nn.Module:
-        key = self._key(name)
-        if key not in self._names:
-            raise KeyError(name)
-        return self._modules[key]
-
-    def values(self) -> list[nn.Module]:
-        return [self._modules[k] for k in self._names]
-
-    def items(self) -> list[tuple[Name, nn.Module]]:
-        return [(name, self._modules[k]) for k, name in self._names.items()]
+    def _register(self, key: str, value: nn.Module) -> None:
+        self.add_module(key, value)
 
 
 class NamedParameterDict(_Named):
     """Parameters keyed by a name or a tuple of names."""
 
+    _table = "_parameters"
+
     def __init__(self, parameters: Mapping[Name, nn.Parameter] | None = None, *, legacy: Legacy = None):
-        super().__init__(legacy)
-        for name, parameter in (parameters or {}).items():
-            self[name] = parameter
+        super().__init__(parameters, legacy)
 
-    def __setitem__(self, name: Name, parameter: nn.Parameter) -> None:
-        key = self._key(name)
-        self.register_parameter(key, parameter)
-        self._names[key] = tuple(name) if isinstance(name, list) else name
-
-    def __getitem__(self, name: Name) -> nn.Parameter:
-        key = self._key(name)
-        if key not in self._names:
-            raise KeyError(name)
-        return self._parameters[key]
-
-    def values(self) -> list[nn.Parameter]:
-        return [self._parameters[k] for k in self._names]
+    def _register(self, key: str, value: nn.Parameter) -> None:
+        self.register_parameter(key, value)
 
     def name_rows(self, name: Name, rows: Sequence[Name]) -> None:
         """Declare that row i of the parameter of `name` belongs to `rows[i]`."""
         name_rows(self, self._key(name), rows, label=name)
-
-    def items(self) -> list[tuple[Name, nn.Parameter]]:
-        return [(name, self._parameters[k]) for k, name in self._names.items()]
 
 
 def _reserved() -> frozenset[str]:
