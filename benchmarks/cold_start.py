@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FSDD = ROOT.parent / "shared" / "data" / "fsdd" / "recordings"
 HELD_OUT_SPEAKER = "lucas"  # the speaker the embedded demo graph leaves out
 
-# Variants of the demo's settings (mmgraph.cli.demo.DEMO_TRAIN); nested "model" keys are merged.
+# Variants of the demo's settings (mmgraph.train.presets.DEMO_TRAIN); nested "model" keys are merged.
 VARIANTS: dict[str, dict] = {
     "demo": {},
     "cold_start": {"cold_start_ratio": 0.3},
@@ -56,7 +56,7 @@ STUDENT = {"model": {"num_layers": 0}}
 
 
 def settings_for(changes: dict, *, epochs: int | None) -> dict:
-    from mmgraph.cli.demo import DEMO_TRAIN
+    from mmgraph.train.presets import DEMO_TRAIN
 
     out = {**DEMO_TRAIN, **{k: v for k, v in changes.items() if k != "model"}}
     out["model"] = {**DEMO_TRAIN["model"], **changes.get("model", {})}
@@ -82,7 +82,7 @@ def build_demo_graph(work: Path, held_out: str = HELD_OUT_SPEAKER) -> Path:
     """The demo graph (which leaves lucas out), or its variant that leaves `held_out` out instead."""
     from common import load_bench_datasets
 
-    from mmgraph.cli.demo import demo_dataset
+    from mmgraph.train.presets import demo_dataset
 
     manifest = demo_dataset() / "manifest.yaml"
     if held_out != HELD_OUT_SPEAKER:

@@ -18,6 +18,11 @@ of ours and PyG's are compared with the same weights. Rows (also written with --
   name, ours_s, baseline, baseline_s, ratio = baseline_s / ours_s (> 1: ours is faster),
   plus ours_peak_mb / baseline_peak_mb (memory above the graph and model) and max_abs_diff.
 
+A row that compares outputs is gated: when max_abs_diff > ATOL + RTOL * max|PyG output| (or the
+comparison could not run) the row gets status "failed" and the reason as "error", the table
+says DISAGREE, and the script exits 1 after writing every row, so a fast kernel that computes
+something else never reads as a result.
+
     python benchmarks/hetero_layer.py [--quick] [--device cpu|cuda] [--json FILE] [--repeats N]
                                       [--threads N] [--only sage|hgt|mean]
 """
@@ -36,6 +41,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from mmgraph.data.naming import reverse_edge_type  # noqa: E402
 from mmgraph.nn.aggregate import aggregate, to_csr  # noqa: E402
 from mmgraph.nn.conv.hgt import HGTConv  # noqa: E402
 from mmgraph.nn.conv.rel_sage import RelSAGEConv  # noqa: E402
@@ -45,6 +51,8 @@ RELATIONS = [("author", "writes", "paper", 600_000), ("paper", "cites", "paper",
              ("paper", "has_topic", "field_of_study", 400_000),
              ("author", "affiliated_with", "institution", 100_000)]
 DIM, HEADS, MEAN_EDGES, MEAN_NODES = 64, 2, 4_000_000, 500_000
+# float32 sums over hub degrees in another order: agreement to ~1e-5 of the output's scale.
+ATOL, RTOL = 1e-5, 1e-4
 
 
 # ---------------------------------------------------------------------------------------------
@@ -66,7 +74,7 @@ def make_graph(scale: float, seed: int = 0):
         count = int(count * scale)
         ei = torch.stack([skewed_ids(count, num[src], gen), skewed_ids(count, num[dst], gen)])
         edges[(src, rel, dst)] = ei
-        edges[(dst, f"rev_{rel}", src)] = ei.flip(0)
+        edges[reverse_edge_type((src, rel, dst))] = ei.flip(0)
     return x_dict, edges
 
 
@@ -195,7 +203,8 @@ def worker(variant: str, scale: float, device: torch.device, repeats: int) -> di
         pyg = build(model, "pyg", meta).to(device)
         with torch.no_grad():
             a, b = net(x_dict, edges), pyg(x_dict, edges)
-        return {"max_abs_diff": max(float((a[t] - b[t]).abs().max()) for t in b)}
+        return {"max_abs_diff": max(float((a[t] - b[t]).abs().max()) for t in b),
+                "ref_max_abs": max(float(b[t].abs().max()) for t in b)}
 
     def step():
         out = net(x_dict, adjacency)
@@ -226,13 +235,25 @@ def mean_workload(scale: float, device: torch.device, repeats: int) -> dict:
     pyg = timed(lambda: scatter(x[src], dst, 0, dim_size=num, reduce="mean"), device, repeats)
     reference = scatter(x[src], dst, 0, dim_size=num, reduce="mean")
     diff = float((aggregate(x, csr, "mean") - reference).abs().max())
+    ref_max_abs = float(reference.abs().max())
     xg = x.clone().requires_grad_(True)
     ours_fb = timed(lambda: aggregate(xg, csr, "mean").sum().backward(), device, repeats)
     pyg_fb = timed(lambda: scatter(xg[src], dst, 0, dim_size=num, reduce="mean").sum().backward(),
                    device, repeats)
     return {"edges": count, "ceiling": ceiling, "ours": ours, "ours_int64": ours_int64, "pyg": pyg,
             "ours_fb": ours_fb, "pyg_fb": pyg_fb,
-            "max_abs_diff": diff}
+            "max_abs_diff": diff, "ref_max_abs": ref_max_abs}
+
+
+def agreement(check: dict) -> dict:
+    """The row fields of an output comparison: max_abs_diff, and status "failed" unless it agrees."""
+    if "error" in check:
+        return {"max_abs_diff": None, "status": "failed", "error": f"output check did not run: {check['error']}"}
+    diff, tol = check["max_abs_diff"], ATOL + RTOL * check["ref_max_abs"]
+    if not diff <= tol:  # also catches NaN
+        return {"max_abs_diff": diff, "status": "failed",
+                "error": f"outputs disagree with PyG: max |diff| {diff:.2e} > tolerance {tol:.2e}"}
+    return {"max_abs_diff": diff, "status": "ok"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -266,7 +287,7 @@ def model_rows(model: str, args) -> list[dict]:
             "baseline": "pyg_heteroconv_sage" if model == "sage" else "pyg_hgtconv",
             "baseline_s": pyg["seconds"], "ratio": pyg["seconds"] / ours["seconds"],
             "ours_peak_mb": ours["peak_mb"], "baseline_peak_mb": pyg["peak_mb"],
-            "max_abs_diff": check.get("max_abs_diff"),
+            **agreement(check),
         })
     return rows
 
@@ -280,7 +301,7 @@ def mean_rows(args) -> list[dict]:
          "baseline_s": m["ceiling"], "ratio": m["ceiling"] / m["ours"],
          "ours_rows_per_s": m["edges"] / m["ours"], "ceiling_rows_per_s": m["edges"] / m["ceiling"]},
         {"name": "mean_aggregate_fwd", "ours_s": m["ours"], "baseline": "pyg_scatter_mean",
-         "baseline_s": m["pyg"], "ratio": m["pyg"] / m["ours"], "max_abs_diff": m["max_abs_diff"]},
+         "baseline_s": m["pyg"], "ratio": m["pyg"] / m["ours"], **agreement(m)},
         {"name": "mean_aggregate_fwd", "ours_s": m["ours"], "baseline": "ours_int64_indices",
          "baseline_s": m["ours_int64"], "ratio": m["ours_int64"] / m["ours"]},
         {"name": "mean_aggregate_fwd_bwd", "ours_s": m["ours_fb"], "baseline": "pyg_scatter_mean",
@@ -294,7 +315,7 @@ def print_table(rows: list[dict], header: str) -> None:
     print(f"{'name':34} {'ours_s':>9} {'baseline':>22} {'baseline_s':>10} {'ratio':>7} {'ours_MB':>8} "
           f"{'base_MB':>8} {'diff':>8}")
     for r in rows:
-        if "error" in r:
+        if r.get("ours_s") is None:
             print(f"{r['name']:34} ERROR {r['error']}")
             continue
         mb = lambda k: f"{r[k]:8.0f}" if r.get(k) is not None else f"{'':8}"  # noqa: E731
@@ -302,6 +323,8 @@ def print_table(rows: list[dict], header: str) -> None:
         print(f"{r['name']:34} {r['ours_s']:9.4f} {r['baseline']:>22} {r['baseline_s']:10.4f} "
               f"{r['ratio']:7.2f} "
               f"{mb('ours_peak_mb')} {mb('baseline_peak_mb')} {diff:>8}")
+        if r.get("status") == "failed":
+            print(f"{'':34} DISAGREE: {r['error']}")
         if "ours_rows_per_s" in r:
             print(f"{'':34} {r['ours_rows_per_s'] / 1e6:.1f}M rows/s = {100 * r['ratio']:.0f}% of the "
                   f"{r['ceiling_rows_per_s'] / 1e6:.1f}M rows/s gather ceiling")
@@ -333,6 +356,9 @@ def main() -> None:
                       f"threads={torch.get_num_threads()}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
+    failed = [r["name"] for r in rows if r.get("status") == "failed"]
+    if failed:
+        sys.exit(f"FAILED (outputs disagree with the baseline): {', '.join(failed)}")
 
 
 if __name__ == "__main__":

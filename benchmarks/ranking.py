@@ -16,7 +16,11 @@ test count) and 20,466 test triples ranked in both directions, relation by relat
 
 Baselines: "dense-mask" (per chunk a [B, C] bool filter, masked_fill -inf, two comparisons),
 "argsort" (per chunk the masked scores fully sorted; the rank is the answer's position, ties by
-sort order), "gemm-only", and PyKEEN's RankBasedEvaluator when pykeen is importable.
+sort order), "gemm-only", and PyKEEN's RankBasedEvaluator when pykeen is importable. A
+baseline row counts only if it computes the same thing: dense-mask must give identical ranks,
+and PyKEEN's realistic MRR / Hits@1,3,10 (both directions) must match ours from the same
+embeddings within 1e-4, else the row has status "failed" and the script exits 1. Without
+pykeen the PyKEEN row is written with status "skipped" and no time.
 
     python benchmarks/ranking.py [--quick] [--json FILE]
 """
@@ -25,6 +29,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -159,9 +164,12 @@ def main(argv=None) -> list[dict]:
                      "baseline_s": round(base_s, 3), "ratio": round(base_s / ours_s, 3),
                      "ours_cpu_s": round(ours_cpu, 3), "baseline_cpu_s": round(base_cpu, 3)})
     if importlib.util.find_spec("pykeen") is None:
-        print("pykeen is not installed: its RankBasedEvaluator row is left out", file=sys.stderr)
+        print("pykeen is not installed: its RankBasedEvaluator row is skipped", file=sys.stderr)
+        rows.append({"name": "filtered_ranks", "ours_s": round(ours_s, 3), "baseline": PYKEEN,
+                     "baseline_s": None, "ratio": None, "status": "skipped",
+                     "note": "pykeen is not installed: its ranks were neither compared nor timed"})
     else:
-        rows.append(_pykeen_row(ours_s, rel, heads, tails, test, entity, relation, args.chunk_size))
+        rows.append(_pykeen_row(ours_s, ours, rel, heads, tails, test, entity, relation, args.chunk_size))
     mrr = float((1.0 / ours).mean())
     print(f"mrr of the random model: {mrr:.5f} over {ours.numel()} ranks", file=sys.stderr)
     for row in rows:
@@ -169,11 +177,36 @@ def main(argv=None) -> list[dict]:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
+    failed = [row["baseline"] for row in rows if row.get("status") == "failed"]
+    if failed:
+        raise SystemExit(f"FAILED: {', '.join(failed)} disagree with filtered_ranks: "
+                         + "; ".join(row["error"] for row in rows if row.get("status") == "failed"))
     return rows
 
 
-def _pykeen_row(ours_s, rel, heads, tails, test, entity, relation, chunk_size) -> dict:
-    """PyKEEN's filtered evaluation of the same DistMult embeddings (only run where installed)."""
+PYKEEN = "pykeen RankBasedEvaluator"
+METRICS_ATOL = 1e-4
+
+
+def rank_metrics(ranks: torch.Tensor) -> dict[str, float]:
+    """MRR and Hits@k of realistic (mean of optimistic and pessimistic) ranks."""
+    ranks = ranks.double()
+    return {"mrr": float((1.0 / ranks).mean()),
+            **{f"hits@{k}": float((ranks <= k).double().mean()) for k in (1, 3, 10)}}
+
+
+def compare_metrics(ours: dict[str, float], theirs: dict[str, float], atol: float = METRICS_ATOL) -> dict:
+    """Row fields: both metric sets, and status "failed" with the differing ones unless all agree."""
+    differ = [f"{k} {ours[k]:.6f} vs {theirs[k]:.6f}" for k in ours
+              if not math.isclose(ours[k], theirs[k], abs_tol=atol)]
+    fields = {"ours_metrics": ours, "baseline_metrics": theirs}
+    if differ:
+        return {**fields, "status": "failed", "error": "metrics differ: " + ", ".join(differ)}
+    return {**fields, "status": "ok"}
+
+
+def _pykeen_row(ours_s, ours, rel, heads, tails, test, entity, relation, chunk_size) -> dict:
+    """PyKEEN's filtered evaluation of the same DistMult embeddings, timed and checked against ours."""
     from pykeen.evaluation import RankBasedEvaluator
     from pykeen.models import DistMult
     from pykeen.triples import CoreTriplesFactory
@@ -186,11 +219,15 @@ def _pykeen_row(ours_s, rel, heads, tails, test, entity, relation, chunk_size) -
         model.entity_representations[0]._embeddings.weight.copy_(entity)
         model.relation_representations[0]._embeddings.weight.copy_(relation)
     start = time.perf_counter()
-    RankBasedEvaluator(filtered=True).evaluate(model, mapped[test], batch_size=chunk_size,
-                                               additional_filter_triples=[mapped], use_tqdm=False)
+    result = RankBasedEvaluator(filtered=True).evaluate(model, mapped[test], batch_size=chunk_size,
+                                                        additional_filter_triples=[mapped], use_tqdm=False)
     seconds = time.perf_counter() - start
-    return {"name": "filtered_ranks", "ours_s": round(ours_s, 3), "baseline": "pykeen RankBasedEvaluator",
-            "baseline_s": round(seconds, 3), "ratio": round(seconds / ours_s, 3)}
+    # "both.realistic": head and tail queries pooled, ties ranked as the mean, as filtered_ranks does
+    theirs = {"mrr": float(result.get_metric("both.realistic.inverse_harmonic_mean_rank")),
+              **{f"hits@{k}": float(result.get_metric(f"both.realistic.hits_at_{k}")) for k in (1, 3, 10)}}
+    return {"name": "filtered_ranks", "ours_s": round(ours_s, 3), "baseline": PYKEEN,
+            "baseline_s": round(seconds, 3), "ratio": round(seconds / ours_s, 3),
+            **compare_metrics(rank_metrics(ours), theirs)}
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ one more entry):
   the variants are listed: kNN-joined vs edge-less new items, cold-start training options, a
   feature-only student with and without distillation).
 
-Both use the demo's training settings (`mmgraph.cli.demo.DEMO_TRAIN`) for every run; the
+Both use the demo's training settings (`mmgraph.train.presets.DEMO_TRAIN`) for every run; the
 pretraining uses the same model settings. Rows (`benchmarks/common.py`): `ours_s` is the wall
 time of pretraining + fine-tuning, `baseline_s` of training from scratch, plus test metrics per
 seed and their mean and standard deviation. `--quick`: one seed, a fifth of the epochs.
@@ -35,7 +35,7 @@ import yaml
 from common import load_bench_datasets, make_row, write_rows
 from transfer_data import DIGITS_AV, write_variant
 
-from mmgraph.cli.demo import DEMO_TRAIN
+from mmgraph.train.presets import DEMO_TRAIN
 from mmgraph.train.config import TrainConfig
 from mmgraph.train.pretrain import pretrain_run
 from mmgraph.train.pretrain_config import PretrainConfig

@@ -8,7 +8,7 @@ import statistics
 import torch
 
 import mmgraph
-from mmgraph.cli.demo import DEMO_TRAIN, demo_dataset
+from mmgraph.train.presets import DEMO_TRAIN, demo_dataset
 from mmgraph.eval.evaluate import evaluate_split
 from mmgraph.train.config import TrainConfig
 from mmgraph.train.prepare import prepare_graph

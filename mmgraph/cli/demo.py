@@ -2,40 +2,17 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from pathlib import Path
 
 import torch
 
 from mmgraph.errors import InputError
+# The demo's settings and dataset live with training (examples and benchmarks use them; they
+# must not import the CLI); imported here for run_demo and for older import paths.
+from mmgraph.train.presets import DEMO_TRAIN, demo_dataset  # noqa: F401
 
 log = logging.getLogger("mmgraph")
-
-# Settings for a 480-clip graph: a 2-layer SAGE GNN over says/shows/spoken_by and the kNN
-# similarity relations of the manifest, attention fusion, a variational head, DistMult on
-# embeddings of bounded norm; early stopping on validation MRR. supervision_ratio 0.7 (of the
-# training links, supervised each epoch; the rest carry messages) had the best validation MRR
-# over seeds 0-2 with the `audio: speech` clips: .902 against .876 (0.5), .884 (0.85), .860 (0.3).
-DEMO_TRAIN = {
-    "epochs": 200,
-    "eval_every": 5,
-    "patience": 15,
-    "lr": 0.003,
-    "supervision_ratio": 0.7,
-    "relations": ["says", "shows"],   # scored; spoken_by and the kNN relations carry messages only
-    "model": {"channels": 64, "num_layers": 2, "conv": "sage", "scorer": "distmult", "embedding_norm": 3.0,
-              "dropout": 0.2, "kl_weight": 0.003},
-}
-
-
-def demo_dataset() -> Path:
-    """The embedded dataset: $MMGRAPH_DEMO_DATA, else datasets/digits-av of this checkout."""
-    env = os.environ.get("MMGRAPH_DEMO_DATA")
-    path = Path(env) if env else Path(__file__).resolve().parents[2] / "datasets" / "digits-av"
-    if not (path / "manifest.yaml").is_file():
-        raise InputError(f"{path}: demo dataset not found (set MMGRAPH_DEMO_DATA to the digits-av folder)")
-    return path
 
 
 def run_demo(out: Path, *, device: torch.device, epochs: int | None = None, force: bool = False) -> int:

@@ -25,6 +25,7 @@ _EXPORTS = {
     "load_graph": "mmgraph.data.graph_io",
     "load_report": "mmgraph.data.graph_io",
     "knn_graph": "mmgraph.data.knn",
+    "FilterIndex": "mmgraph.data.true_edges",
     "edge_key": "mmgraph.data.graph",
     "parse_edge_key": "mmgraph.data.graph",
     "graph_summary": "mmgraph.data.graph",

@@ -19,7 +19,8 @@ from mmgraph.data.edges import EdgeSet, table_edges, triple_edges
 from mmgraph.data.features import EncodedColumn, encode_feature, prepare_feature
 from mmgraph.data.graph import edge_key
 from mmgraph.data.ids import NodeIds
-from mmgraph.data.knn import knn_graph
+from mmgraph.data.knn import knn_graph, knn_record
+from mmgraph.data.naming import knn_edge_type
 from mmgraph.data.manifest import Manifest, TableEdgeSpec, load_manifest
 from mmgraph.data.schema import SPLITS
 from mmgraph.data.tables import read_table
@@ -75,15 +76,17 @@ def build_graph(manifest: Manifest | str | os.PathLike | Mapping, *, root: str |
             encoded[feature.node_type][feature.name] = encode_feature(
                 manifest, feature, len(ids[feature.node_type]), device=device, cache=cache, skip_bad=skip_bad,
                 num_workers=num_workers, batch_size=batch_size)
+    knn_specs: list[dict] = []
     with timer("knn"):
         for t, spec in manifest.nodes.items():
             if spec.knn is not None:
                 column = encoded[t][spec.knn.feature]
                 edge_index = knn_graph(column.x.to(device), spec.knn.k, mask=column.mask).cpu()
-                _add_edges(edges, (t, f"similar_{spec.knn.feature}", t), EdgeSet(edge_index),
-                           f"{manifest.label}: nodes.{t}.knn")
+                edge_type = knn_edge_type(t, spec.knn.feature)
+                _add_edges(edges, edge_type, EdgeSet(edge_index), f"{manifest.label}: nodes.{t}.knn")
+                knn_specs.append(knn_record(edge_type, spec.knn.feature, spec.knn.k))
     with timer("assemble"):
-        graph = _assemble(manifest, ids, edges, encoded)
+        graph = _assemble(manifest, ids, edges, encoded, knn_specs)
     report = _report(ids, edges, encoded, timer)
     log.info("built %s in %.1fs: %s", manifest.name, report["seconds"],
              ", ".join(f"{t} {len(i)}" for t, i in ids.items()))
@@ -120,7 +123,7 @@ def _warn_duplicates(edge_type: tuple, edge_set: EdgeSet) -> None:
         log.warning("%s: %d repeated (source, target) pairs kept as given", edge_key(edge_type), repeated)
 
 
-def _assemble(manifest: Manifest, ids: dict[str, NodeIds], edges, encoded) -> HeteroData:
+def _assemble(manifest: Manifest, ids: dict[str, NodeIds], edges, encoded, knn_specs: list[dict]) -> HeteroData:
     graph = HeteroData()
     for t, node_ids in ids.items():
         store = graph[t]
@@ -142,6 +145,7 @@ def _assemble(manifest: Manifest, ids: dict[str, NodeIds], edges, encoded) -> He
         "ids": {t: list(node_ids.ids) for t, node_ids in ids.items()},
         "features": {t: {name: column.info for name, column in cols.items()} for t, cols in encoded.items()},
         "source": source,
+        "knn": knn_specs,  # so cold start attaches a new item with the builder's own k
     }
     return graph
 

@@ -7,6 +7,19 @@ from torch import Tensor
 
 # about 64 MB of float32 similarities per block, whatever N is
 _BLOCK_ELEMENTS = 1 << 24
+METRIC = "cosine"  # the one similarity knn_graph computes
+
+EdgeType = tuple[str, str, str]
+
+
+def knn_record(edge_type: EdgeType, feature: str, k: int) -> dict:
+    """What the builder stores per kNN relation in `graph.mmgraph["knn"]` (plain values)."""
+    return {"relation": list(edge_type), "feature": feature, "k": int(k), "metric": METRIC}
+
+
+def knn_records(meta: dict | None) -> dict[EdgeType, dict]:
+    """`graph.mmgraph["knn"]` by edge type; empty for graphs built before it was recorded."""
+    return {tuple(r["relation"]): r for r in (meta or {}).get("knn", [])}
 
 
 def knn_graph(x: Tensor, k: int, *, mask: Tensor | None = None, block_size: int | None = None) -> Tensor:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ import torch
 
 from mmgraph.encoders.base import HF_FOLDER_NAME, Encoder, file_fingerprint, register_encoder
 from mmgraph.errors import InputError
+
+log = logging.getLogger("mmgraph.encoders")
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -145,7 +148,13 @@ class HFImageEncoder(_HFFolderEncoder):
 
         try:  # the slow (PIL/numpy) processors need no torchvision
             return AutoImageProcessor.from_pretrained(self.options["path"], use_fast=False)
-        except (OSError, ValueError, ImportError):
+        except (OSError, ValueError, ImportError) as e:
+            # Features still come out, but not the model's own preprocessing: say so.
+            size, mean, std = self._crop_settings()
+            log.warning("image encoder %s: no image processor could be loaded (%s: %s); using "
+                        "mmgraph's own preprocessing instead: resize and centre-crop to %d px, "
+                        "normalise with mean %s and std %s", self.options["path"], type(e).__name__,
+                        str(e).splitlines()[0] if str(e) else "", size, mean, std)
             return None
 
     def _probe_dim(self) -> int:
@@ -160,7 +169,8 @@ class HFImageEncoder(_HFFolderEncoder):
     def _crop_settings(self) -> tuple[int, list, list]:
         path = Path(self.options["path"]) / "preprocessor_config.json"
         cfg = json.loads(path.read_text()) if path.exists() else {}
-        size = cfg.get("crop_size") or cfg.get("size") or getattr(self.config, "image_size", 224)
+        vision = getattr(self.config, "vision_config", self.config)  # CLIP keeps it there
+        size = cfg.get("crop_size") or cfg.get("size") or getattr(vision, "image_size", 224)
         if isinstance(size, dict):
             size = size.get("height") or size.get("shortest_edge") or next(iter(size.values()))
         return int(size), cfg.get("image_mean", [0.5] * 3), cfg.get("image_std", [0.5] * 3)

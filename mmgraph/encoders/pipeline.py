@@ -109,12 +109,14 @@ def encode_values(
         todo = present
         if use_cache:
             todo = _fill_from_cache(cache, encoder, keys, views, seed, x, view_x, mask)
+        todo, copies = _distinct(todo, keys)
         if hasattr(encoder, "size_hint"):  # similar lengths together: less padding per batch
             todo = sorted(todo, key=lambda i: encoder.size_hint(values[i]))
         new_rows = _run_batches(
             encoder, values, todo, keys, pool, batch_size=batch_size, prefetch=prefetch,
             views=views, seed=seed, skip_bad=skip_bad, desc=desc, x=x, view_x=view_x, mask=mask, bad=bad,
         )
+        _share_with_duplicates(copies, values, x, view_x, mask, bad)
         if use_cache:
             cache.store(encoder.identity, {keys[i]: x[i] for i in new_rows})
             if views:
@@ -124,6 +126,39 @@ def encode_values(
             pool.shutdown(wait=True, cancel_futures=True)
     bad.sort(key=lambda b: b[0])
     return EncodedFeature(x, mask, bad, view_x)
+
+
+def _distinct(rows: list[int], keys: dict) -> tuple[list[int], dict[int, list[int]]]:
+    """The first row of each content key, and {that row: the later rows with the same content}.
+
+    A row's encoding depends on its batch at the last float bit (BLAS picks its kernel by
+    size), so the same file encoded in two batches gives two slightly different rows while the
+    cache can hold one. Encoding each content once keeps every returned row equal to the cached one.
+    """
+    if not keys:
+        return rows, {}
+    first: dict[str, int] = {}
+    copies: dict[int, list[int]] = {}
+    for i in rows:
+        rep = first.setdefault(keys[i], i)
+        if rep != i:
+            copies.setdefault(rep, []).append(i)
+    return [i for i in rows if first[keys[i]] == i], copies
+
+
+def _share_with_duplicates(copies: dict[int, list[int]], values: list, x: torch.Tensor,
+                           view_x: torch.Tensor | None, mask: torch.Tensor, bad: list) -> None:
+    """Give each duplicate row its first row's encoding (or its bad-file reason)."""
+    reasons = {i: reason for i, _, reason in bad}
+    for rep, dups in copies.items():
+        if rep in reasons:
+            bad.extend((d, values[d], reasons[rep]) for d in dups)
+        elif mask[rep]:
+            index = torch.tensor(dups)
+            x[index] = x[rep].clone()
+            mask[index] = True
+            if view_x is not None:
+                view_x[index] = view_x[rep].clone()
 
 
 def _views_identity(encoder: Encoder, views: int, seed: int) -> str:

@@ -3,7 +3,8 @@
 A new item has no edges, but where the manifest asked for a kNN relation on one of its features
 (`(t, similar_NAME, t)`, built by `mmgraph.data.knn.knn_graph`), the item gets that relation's
 edges exactly as the builder would have given them: its k most cosine-similar nodes of the
-graph, k the relation's own out-degree. The item is then embedded together with the whole
+graph, k the one the builder recorded in `graph.mmgraph["knn"]` (for graphs built before it
+was recorded: the relation's mean out-degree). The item is then embedded together with the whole
 training graph (messages over the run's training edges plus those new edges), so what the GNN
 learnt from neighbours carries over to it. Runs trained with `inductive` / `cold_start_ratio`
 saw exactly this situation: nodes that keep only their feature-derived edges.
@@ -16,23 +17,38 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mmgraph.train.message_passing import reverse_edge_type
+from mmgraph.data.knn import knn_records
+from mmgraph.data.naming import knn_feature, reverse_edge_type
 
 log = logging.getLogger("mmgraph")
 
 EdgeType = tuple[str, str, str]
 
-__all__ = ["derived_relations", "attach_neighbours", "embed_in_graph"]
+__all__ = ["derived_relations", "neighbour_count", "attach_neighbours", "embed_in_graph"]
 
 
 def derived_relations(model, node_type: str, features: dict) -> list[tuple[EdgeType, str]]:
     """The model's kNN message relations of `node_type` and the feature each was built from."""
     out = []
     for et in model.schema.edge_types:
-        name = et[1][len("similar_"):] if et[1].startswith("similar_") else None
-        if et[0] == et[2] == node_type and name in features:
+        name = knn_feature(tuple(et))
+        if et[0] == node_type and name in features:
             out.append((tuple(et), name))
     return out
+
+
+def neighbour_count(graph, edge_type: EdgeType, edge_index: Tensor) -> int:
+    """The k the builder used for kNN relation `edge_type`, as recorded in the graph's metadata.
+
+    Graphs built before the record existed: the relation's mean out-degree, which is k unless
+    the feature had fewer than k + 1 present rows.
+    """
+    record = knn_records(getattr(graph, "mmgraph", None)).get(tuple(edge_type))
+    if record is not None:
+        return int(record["k"])
+    log.info("%s: no kNN record in the graph (built by an older mmgraph); k guessed from its edges",
+             "|".join(edge_type))
+    return max(1, round(edge_index.size(1) / max(1, edge_index[0].unique().numel())))
 
 
 def attach_neighbours(x_new: Tensor, mask_new: Tensor, x_graph: Tensor, mask_graph: Tensor, k: int,
@@ -74,8 +90,7 @@ def embed_in_graph(run, node_type: str, x: dict[str, Tensor], mask: dict[str, Te
         mask_dict[node_type][name] = torch.cat([mask_dict[node_type][name], mask[name].bool()])
     edges = dict(prepared.message_edges())
     for et, name in relations:
-        stored = prepared.edge_index[et]
-        k = max(1, round(stored.size(1) / max(1, stored[0].unique().numel())))
+        k = neighbour_count(prepared.graph, et, prepared.edge_index[et])
         new = attach_neighbours(x[name], mask[name], prepared.x_dict[node_type][name],
                                 prepared.mask_dict[node_type][name], k, offset=n_old)
         edges[et] = torch.cat([edges[et], new], dim=1)

@@ -12,6 +12,7 @@ from mmgraph.errors import InputError
 from mmgraph.models.config import ModelConfig
 from mmgraph.models.registry import conv_options, make_fusion, make_scorer
 from mmgraph.models.schema import EdgeType, GraphSchema
+from mmgraph.nn.named import NamedModuleDict, name_rows
 from mmgraph.nn.projection import FeatureProjection
 from mmgraph.nn.variational import VariationalHead, kl_divergence
 from mmgraph.utils import atomic_torch_save
@@ -55,19 +56,19 @@ class LinkPredictor(nn.Module):
         self.projection = FeatureProjection(schema.feature_dims, c, num_nodes=schema.num_nodes,
                                             learned_types=self._learned_types(config, schema),
                                             feature_dropout=config.feature_dropout, dropout=config.dropout)
-        self.fusion = make_fusion(config, self.projection.num_slots)
+        self.fusion = make_fusion(config, self.projection.slot_names)
         self.gnn = self._make_gnn(config, schema)
-        self._type_index = {t: i for i, t in enumerate(schema.node_types)}
         if config.variational:
             self.head = VariationalHead(c, c, list(schema.node_types))
-        elif config.linear_head:
-            self.head = nn.ModuleList([nn.Linear(c, c) for _ in schema.node_types])
+        elif config.linear_head:  # formerly a list by position over node_types (read back by `legacy`)
+            self.head = NamedModuleDict({t: nn.Linear(c, c) for t in schema.node_types}, legacy="position")
         else:  # pure embedding models (ComplEx-N3): a dense head would only re-parametrise them
-            self.head = nn.ModuleList([nn.Identity() for _ in schema.node_types])
+            self.head = NamedModuleDict({t: nn.Identity() for t in schema.node_types})
         self.scorer = make_scorer(config, c)
         self._relation_index = {rel: i for i, rel in enumerate(schema.relations)}
         rd = self.scorer.relation_dim(c)
         self.relation_vectors = nn.Parameter(torch.empty(len(schema.relations), rd)) if rd else None
+        name_rows(self, "relation_vectors", list(schema.relations))  # one row per scored relation
         self.reset_parameters()
 
     @staticmethod
@@ -98,7 +99,7 @@ class LinkPredictor(nn.Module):
         if isinstance(self.head, VariationalHead):
             self.head.reset_parameters()
         else:
-            for lin in self.head:
+            for lin in self.head.values():
                 if isinstance(lin, nn.Linear):
                     lin.reset_parameters()
         if self.relation_vectors is not None:
@@ -133,7 +134,7 @@ class LinkPredictor(nn.Module):
             if self.training:
                 kl = kl_divergence(mu, logvar, free_bits=self.config.free_bits)
         else:
-            z = {t: self.head[self._type_index[t]](x) for t, x in h.items()}
+            z = {t: self.head[t](x) for t, x in h.items()}
         if self.config.embedding_norm > 0:
             # Bounded norms keep scores comparable across nodes, which ranking heads against
             # each other (the (?, r, t) direction) needs; the relation vectors carry the scale.

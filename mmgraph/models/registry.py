@@ -5,6 +5,8 @@ The core takes objects; only `ModelConfig` (from YAML or the CLI) carries string
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 from torch import nn
 
 from mmgraph.errors import InputError
@@ -54,7 +56,7 @@ def conv_options(config) -> dict:
     return {field: getattr(config, field) for field in resolve("conv", config.conv)}
 
 
-def make_fusion(config, slots: dict[str, int]) -> nn.Module:
+def make_fusion(config, slots: dict[str, int | Sequence[str]]) -> nn.Module:
     cls = resolve("fusion", config.fusion)
     if cls is AttentionFusion:
         return cls(config.channels, slots, heads=config.fusion_heads, dropout=config.dropout)

@@ -1,14 +1,14 @@
-"""Fine-tuning from a pretrained LinkPredictor: match parameters by meaning, not by position.
+"""Fine-tuning from a pretrained LinkPredictor: match parameters by name, not by position.
 
-Modules of a LinkPredictor are stored by position (node types and features are user strings),
-so `state_dict` keys of two models on different graphs do not line up. Here every parameter,
-or every row of a parameter stacked over node types, slots or relations, gets an *identity*:
-``("feature", type, feature, part)`` for a feature projection, ``("relation", src, rel, dst)``
-for a relation vector, ``("head", which, type, part)``, and the key itself for modules that
-are already keyed by name (the GNN's per-type and per-edge-type modules). A target entry
-loads from the source entry with the same identity and shape; a feature projection of a node
-type the source never saw loads from a source projection of the same modality and input
-size (transfer between node types).
+Every module of a LinkPredictor that holds per-type, per-feature or per-relation parameters
+keeps them by name (`mmgraph.nn.named`), and parameters stacked over names (relation vectors,
+HGT's per-relation matrices, ...) declare which name each row belongs to. So every state-dict
+entry, or every row of a stacked one, has an *identity* `(module path, name, rest)`, e.g.
+``("projection.lins", ("clip", "sound"), "weight")`` or ``("", "relation_vectors", ("clip",
+"says", "word"))``; two models on different graphs share the identities of what they share. A
+target entry loads from the source entry with the same identity and shape; a feature
+projection of a node type the source never saw loads from a source projection of the same
+modality and input size (transfer between node types).
 
     report = transfer_weights(model, pretrained)
     print(report.summary())          # loaded 40, transferred 2, new 6, skipped 1 (shape)
@@ -22,14 +22,14 @@ import torch
 from torch import Tensor
 
 from mmgraph.models.link_predictor import LinkPredictor
-from mmgraph.nn.conv.rgcn import RGCNConv
+from mmgraph.nn.named import parameter_names
 
 __all__ = ["parameter_identities", "identity_names", "transfer_weights", "TransferReport"]
 
 Identity = tuple
 
-# Parameters of a conv stacked over its edge types (first dimension = one row per edge type).
-_PER_EDGE_TYPE = {"comp", "k_rel", "v_rel", "p_rel", "relation"}
+# The modules of the feature projections: (path, (type, feature), rest).
+_PROJECTIONS = ("projection.lins", "projection.norms")
 
 
 @dataclass
@@ -50,68 +50,33 @@ class TransferReport:
         return {"loaded": self.loaded, "transferred": self.transferred, "new": self.new, "skipped": self.skipped}
 
 
-def _feature_of(model: LinkPredictor) -> dict[int, tuple[str, str]]:
-    return {i: tf for tf, i in model.projection._feature_index.items()}
-
-
 def parameter_identities(model: LinkPredictor) -> dict[str, Identity | list[Identity]]:
     """State-dict key -> its identity, or a list of identities, one per row of its first dimension."""
-    features = _feature_of(model)
-    embedded = {i: t for t, i in model.projection._embedding_index.items()}
-    fusion_types = list(model.fusion.slots)
-    slots = model.projection.slot_names
-    node_types = list(model.schema.node_types)
-    out: dict[str, Identity | list[Identity]] = {}
-    for key in model.state_dict():
-        parts = key.split(".")
-        if key == "relation_vectors":
-            out[key] = [("relation", *et) for et in model.schema.relations]
-        elif parts[0] == "projection" and parts[1] in ("lins", "norms"):
-            t, f = features[int(parts[2])]
-            out[key] = ("feature", t, f, parts[1], parts[3])
-        elif parts[0] == "projection" and parts[1] == "embeddings":
-            out[key] = ("embedding", embedded[int(parts[2])])
-        elif parts[0] == "fusion" and parts[1] in ("missing", "gate_bias"):
-            t = fusion_types[int(parts[2])]
-            out[key] = [("fusion", parts[1], t, s) for s in slots[t]]
-        elif key == "fusion.query":
-            out[key] = [("fusion", "query", t) for t in fusion_types]
-        elif parts[0] == "head" and parts[1] in ("lin_mu", "lin_logvar"):
-            out[key] = ("head", parts[1], node_types[int(parts[2])], parts[3])
-        elif parts[0] == "head":  # the linear head: one Linear per node type
-            out[key] = ("head", "lin", node_types[int(parts[1])], parts[2])
-        elif parts[0] == "gnn" and parts[1] == "convs" and len(parts) == 4 and _stacked_per_edge_type(model, parts):
-            conv = model.gnn.convs[int(parts[2])]
-            out[key] = [("gnn", parts[2], parts[3], *et) for et in conv.edge_types]
-        else:  # modules keyed by node or edge type name, and shared ones: the key is the identity
-            out[key] = ("key", key)
-    return out
+    return parameter_names(model)
+
+
+def _flat(ident: Identity) -> list[str]:
+    return [str(x) for part in ident if part not in ("", None)
+            for x in (part if isinstance(part, tuple) else (part,))]
 
 
 def identity_names(model: LinkPredictor) -> dict[str, str | list[str]]:
-    """`parameter_identities` as plain strings ("feature|clip|sound|lins|weight"), for a run's metadata."""
-    return {key: ["|".join(map(str, i)) for i in ident] if isinstance(ident, list) else "|".join(map(str, ident))
+    """`parameter_identities` as plain strings ("projection.lins|clip|sound|weight"), for a run's metadata."""
+    return {key: ["|".join(_flat(i)) for i in ident] if isinstance(ident, list) else "|".join(_flat(ident))
             for key, ident in parameter_identities(model).items()}
-
-
-def _stacked_per_edge_type(model: LinkPredictor, parts: list[str]) -> bool:
-    conv = model.gnn.convs[int(parts[2])]
-    if parts[3] in _PER_EDGE_TYPE:
-        return True
-    # R-GCN without bases holds one weight matrix per edge type; with bases they are shared.
-    return parts[3] == "weight" and isinstance(conv, RGCNConv) and conv.num_bases is None
 
 
 def _modality_fallback(target: LinkPredictor, source: LinkPredictor, ident: Identity) -> Identity | None:
     """The identity of a source projection of the same modality and input size, for a new node type."""
-    if ident[0] != "feature" or ident[1] in source.schema.node_types:
+    path, name, rest = ident
+    if path not in _PROJECTIONS or name[0] in source.schema.node_types:
         return None
-    t, f = ident[1], ident[2]
+    t, f = name
     modality, dim = target.schema.feature_modalities[t][f], target.schema.feature_dims[t][f]
     for ts in source.schema.node_types:
         for fs, mod in source.schema.feature_modalities.get(ts, {}).items():
             if mod == modality and source.schema.feature_dims[ts][fs] == dim:
-                return ("feature", ts, fs, *ident[3:])
+                return (path, (ts, fs), rest)
     return None
 
 
@@ -146,7 +111,7 @@ def transfer_weights(target: LinkPredictor, source: LinkPredictor) -> TransferRe
         mask = torch.zeros(value.shape, dtype=torch.bool)
         rows = ident if isinstance(ident, list) else [None]
         for i, row_ident in enumerate(rows):
-            name = key if row_ident is None else f"{key}[{'|'.join(map(str, row_ident[1:]))}]"
+            name = key if row_ident is None else f"{key}[{'|'.join(_flat(row_ident[2:]))}]"
             got, how = fetch(ident if row_ident is None else row_ident)
             dest = value if row_ident is None else value[i]
             if got is not None and got.shape != dest.shape:

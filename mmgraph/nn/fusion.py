@@ -12,34 +12,51 @@ from __future__ import annotations
 
 import math
 
+from typing import Sequence
+
 import torch
 from torch import Tensor, nn
+
+from mmgraph.nn.named import NamedParameterDict, name_rows
 
 __all__ = ["MeanFusion", "GatedFusion", "AttentionFusion"]
 
 
 class _SlotFusion(nn.Module):
-    """Shared part: per-type learned tokens for absent slots, and input checks."""
+    """Shared part: per-type learned tokens for absent slots, and input checks.
 
-    def __init__(self, channels: int, slots: dict[str, int]):
+    `slots` gives each node type's slot count, or its slot names (then the rows of per-slot
+    parameters are known by name, e.g. to fine-tune a model whose types gained a modality).
+    """
+
+    def __init__(self, channels: int, slots: dict[str, int | Sequence[str]]):
         super().__init__()
         self.channels = channels
-        self.slots = dict(slots)
-        self._type_index = {t: i for i, t in enumerate(self.slots)}  # user strings: index, not keys
-        self.missing = nn.ParameterList([nn.Parameter(torch.empty(s, channels)) for s in self.slots.values()])
+        self.slot_names = {t: [str(i) for i in range(s)] if isinstance(s, int) else list(s)
+                           for t, s in slots.items()}
+        self.slots = {t: len(names) for t, names in self.slot_names.items()}
+        self.missing = self._per_slot(channels)
+
+    def _per_slot(self, channels: int) -> NamedParameterDict:
+        """A [S_t, channels] parameter per type, its rows named by slot; formerly a list by position."""
+        params = NamedParameterDict({t: nn.Parameter(torch.empty(s, channels)) for t, s in self.slots.items()},
+                                    legacy="position")
+        for t, names in self.slot_names.items():
+            params.name_rows(t, names)
+        return params
 
     def reset_parameters(self) -> None:
-        for token in self.missing:
+        for token in self.missing.values():
             nn.init.normal_(token, std=0.02)
 
     def _filled(self, t: str, tokens: Tensor, mask: Tensor) -> Tensor:
-        if t not in self._type_index:
+        if t not in self.slots:
             raise KeyError(f"{type(self).__name__}: unknown node type {t!r}")
         expected = self.slots[t]
         if tokens.dim() != 3 or tokens.size(1) != expected or tokens.size(2) != self.channels:
             raise ValueError(f"{type(self).__name__}: node type {t!r} needs tokens [N, {expected}, "
                              f"{self.channels}], got {list(tokens.shape)}")
-        missing = self.missing[self._type_index[t]].to(tokens.dtype)
+        missing = self.missing[t].to(tokens.dtype)
         return torch.where(mask[..., None], tokens, missing)
 
     def forward(self, tokens_dict: dict[str, Tensor], mask_dict: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -74,7 +91,7 @@ class MeanFusion(_SlotFusion):
         out["clip"].shape   # (5, 64)
     """
 
-    def __init__(self, channels: int, slots: dict[str, int]):
+    def __init__(self, channels: int, slots: dict[str, int | Sequence[str]]):
         super().__init__(channels, slots)
         self.reset_parameters()
 
@@ -103,21 +120,20 @@ class GatedFusion(_SlotFusion):
         out["clip"].shape   # (5, 64)
     """
 
-    def __init__(self, channels: int, slots: dict[str, int]):
+    def __init__(self, channels: int, slots: dict[str, int | Sequence[str]]):
         super().__init__(channels, slots)
         self.gate = nn.Linear(channels, channels, bias=False)
-        self.gate_bias = nn.ParameterList([nn.Parameter(torch.empty(s, channels))
-                                           for s in self.slots.values()])
+        self.gate_bias = self._per_slot(channels)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         super().reset_parameters()
         self.gate.reset_parameters()
-        for bias in self.gate_bias:
+        for bias in self.gate_bias.values():
             nn.init.constant_(bias, 1.0)  # gates start mostly open (sigmoid(1) = 0.73)
 
     def _fuse(self, t: str, filled: Tensor) -> Tensor:
-        bias = self.gate_bias[self._type_index[t]].to(filled.dtype)
+        bias = self.gate_bias[t].to(filled.dtype)
         return (torch.sigmoid(self.gate(filled) + bias) * filled).mean(dim=1)
 
 
@@ -143,13 +159,16 @@ class AttentionFusion(_SlotFusion):
         out["clip"].shape   # (5, 64)
     """
 
-    def __init__(self, channels: int, slots: dict[str, int], *, heads: int = 4, dropout: float = 0.0):
+    def __init__(self, channels: int, slots: dict[str, int | Sequence[str]], *, heads: int = 4,
+                 dropout: float = 0.0):
         if channels % heads:
             raise ValueError(f"AttentionFusion: channels ({channels}) must be divisible by heads ({heads})")
         super().__init__(channels, slots)
         self.heads = heads
         self.dropout = dropout
-        self.query = nn.Parameter(torch.empty(len(self.slots), channels))
+        self.query = nn.Parameter(torch.empty(len(self.slots), channels))  # row i: the i-th type
+        name_rows(self, "query", list(self.slots))
+        self._type_index = {t: i for i, t in enumerate(self.slots)}
         self.lin_k = nn.Linear(channels, channels, bias=False)
         self.lin_v = nn.Linear(channels, channels)
         self.lin_out = nn.Linear(channels, channels)

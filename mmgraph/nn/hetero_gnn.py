@@ -6,7 +6,6 @@ from typing import Callable, Literal
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch_geometric.nn.module_dict import ModuleDict
 
 from mmgraph.nn.aggregate import CSR
 from mmgraph.nn.conv._utils import Metadata, check_metadata, prepare_adjacency
@@ -15,6 +14,7 @@ from mmgraph.nn.conv.gcn import GCNConv
 from mmgraph.nn.conv.hgt import HGTConv
 from mmgraph.nn.conv.rel_sage import RelSAGEConv
 from mmgraph.nn.conv.rgcn import RGCNConv
+from mmgraph.nn.named import NamedModuleDict
 
 CONVS: dict[str, type[nn.Module]] = {
     "sage": RelSAGEConv,
@@ -108,7 +108,8 @@ class HeteroGNN(nn.Module):
         meta = (self.node_types, self.edge_types)
         self.convs = nn.ModuleList(conv_class(channels, channels, meta, **conv_options)
                                    for _ in range(num_layers))
-        self.norms = nn.ModuleList(ModuleDict({t: _norm(norm, channels) for t in self.node_types})
+        self.norms = nn.ModuleList(NamedModuleDict({t: _norm(norm, channels) for t in self.node_types},
+                                                   legacy="pyg")
                                    for _ in range(num_layers - 1))
         self.reset_parameters()
 

@@ -7,6 +7,7 @@ import torch
 from torch import Tensor, nn
 
 from mmgraph.errors import InputError
+from mmgraph.nn.named import NamedModuleDict
 
 __all__ = ["FeatureProjection", "LEARNED_SLOT"]
 
@@ -69,17 +70,14 @@ class FeatureProjection(nn.Module):
         self.channels = channels
         self.feature_dropout = feature_dropout
         self.dropout = dropout
-        # Names are user strings (may hold dots), so modules live in lists indexed by position.
-        self.norms = nn.ModuleList()
-        self.lins = nn.ModuleList()
-        self._feature_index: dict[tuple[str, str], int] = {}
+        # Keyed by (type, feature) and type; before, lists by position (read back by `legacy`).
+        self.norms = NamedModuleDict(legacy="position")
+        self.lins = NamedModuleDict(legacy="position")
         for t, feats in self.feature_dims.items():
             for f, dim in feats.items():
-                self._feature_index[(t, f)] = len(self.lins)
-                self.norms.append(nn.LayerNorm(dim) if dim >= _MIN_NORM_DIM else nn.Identity())
-                self.lins.append(nn.Linear(dim, channels))
-        self.embeddings = nn.ModuleList()
-        self._embedding_index: dict[str, int] = {}
+                self.norms[(t, f)] = nn.LayerNorm(dim) if dim >= _MIN_NORM_DIM else nn.Identity()
+                self.lins[(t, f)] = nn.Linear(dim, channels)
+        self.embeddings = NamedModuleDict(legacy="position")
         for t, feats in self.feature_dims.items():
             if feats and t not in learned_types:
                 continue
@@ -87,9 +85,8 @@ class FeatureProjection(nn.Module):
             if count is None:
                 raise InputError(f"node type {t!r} needs a learned embedding, but num_nodes does not "
                                  f"give its size")
-            self._embedding_index[t] = len(self.embeddings)
-            self.embeddings.append(nn.Embedding(count, channels))
-        self.slot_names = {t: list(feats) + ([LEARNED_SLOT] if t in self._embedding_index else [])
+            self.embeddings[t] = nn.Embedding(count, channels)
+        self.slot_names = {t: list(feats) + ([LEARNED_SLOT] if t in self.embeddings else [])
                            for t, feats in self.feature_dims.items()}
         self.reset_parameters()
 
@@ -98,12 +95,12 @@ class FeatureProjection(nn.Module):
         return {t: len(names) for t, names in self.slot_names.items()}
 
     def reset_parameters(self) -> None:
-        for norm in self.norms:
+        for norm in self.norms.values():
             if isinstance(norm, nn.LayerNorm):
                 norm.reset_parameters()
-        for lin in self.lins:
+        for lin in self.lins.values():
             lin.reset_parameters()
-        for emb in self.embeddings:
+        for emb in self.embeddings.values():
             nn.init.normal_(emb.weight, std=1.0)  # unit scale, like a LayerNorm-ed projection
 
     def _num_rows(self, t: str, x: dict[str, Tensor], n_id: Tensor | None) -> int:
@@ -111,10 +108,10 @@ class FeatureProjection(nn.Module):
             return next(iter(x.values())).size(0)
         if n_id is not None:
             return n_id.numel()
-        return self.embeddings[self._embedding_index[t]].num_embeddings
+        return self.embeddings[t].num_embeddings
 
     def _learned_slot(self, t: str, n: int, n_id: Tensor | None) -> tuple[Tensor, Tensor]:
-        table = self.embeddings[self._embedding_index[t]].weight
+        table = self.embeddings[t].weight
         device = table.device
         if n_id is None:
             if n != table.size(0):
@@ -149,16 +146,15 @@ class FeatureProjection(nn.Module):
             n = self._num_rows(t, x_t, n_id)
             slots, masks = [], []
             for f in feats:
-                i = self._feature_index[(t, f)]
                 x, m = x_t[f], m_t[f].to(torch.bool)
                 if x.size(0) != n or m.size(0) != n:
                     raise InputError(f"node type {t!r}, feature {f!r}: {x.size(0)} rows and {m.size(0)} mask "
                                      f"entries, expected {n}")
                 # Zero absent rows before and after: whatever they hold reaches neither output nor grads.
                 x = x.masked_fill(~m[:, None], 0.0)
-                slots.append(self.lins[i](self.norms[i](x)).masked_fill(~m[:, None], 0.0))
+                slots.append(self.lins[(t, f)](self.norms[(t, f)](x)).masked_fill(~m[:, None], 0.0))
                 masks.append(m)
-            if t in self._embedding_index:
+            if t in self.embeddings:
                 emb, known = self._learned_slot(t, n, n_id)
                 slots.append(emb)
                 masks.append(known)

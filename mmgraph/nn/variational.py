@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from mmgraph.nn.named import NamedModuleDict
+
 __all__ = ["VariationalHead", "kl_divergence", "KLSchedule"]
 
 
@@ -35,15 +37,17 @@ class VariationalHead(nn.Module):
         self.out_channels = out_channels
         self.node_types = list(node_types)
         self.logvar_limit = logvar_limit
-        self._type_index = {t: i for i, t in enumerate(self.node_types)}
-        self.lin_mu = nn.ModuleList([nn.Linear(in_channels, out_channels) for _ in self.node_types])
-        self.lin_logvar = nn.ModuleList([nn.Linear(in_channels, out_channels) for _ in self.node_types])
+        # formerly lists by position over node_types (read back by `legacy`)
+        self.lin_mu = NamedModuleDict({t: nn.Linear(in_channels, out_channels) for t in self.node_types},
+                                      legacy="position")
+        self.lin_logvar = NamedModuleDict({t: nn.Linear(in_channels, out_channels) for t in self.node_types},
+                                          legacy="position")
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        for lin in self.lin_mu:
+        for lin in self.lin_mu.values():
             lin.reset_parameters()
-        for lin in self.lin_logvar:
+        for lin in self.lin_logvar.values():
             lin.reset_parameters()
             # Start with small variances (sigma ~ 0.37) so early samples do not drown the mean.
             nn.init.constant_(lin.bias, -2.0)
@@ -52,9 +56,8 @@ class VariationalHead(nn.Module):
                 ) -> tuple[dict[str, Tensor], dict[str, Tensor], dict[str, Tensor]]:
         z_dict, mu_dict, logvar_dict = {}, {}, {}
         for t, x in x_dict.items():
-            i = self._type_index[t]
-            mu = self.lin_mu[i](x)
-            logvar = self.lin_logvar[i](x).clamp(-self.logvar_limit, self.logvar_limit)
+            mu = self.lin_mu[t](x)
+            logvar = self.lin_logvar[t](x).clamp(-self.logvar_limit, self.logvar_limit)
             if self.training:
                 z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
             else:

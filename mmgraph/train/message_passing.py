@@ -10,21 +10,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from mmgraph.data.naming import REVERSE_PREFIX, reverse_edge_type  # noqa: F401 (re-exported)
 from mmgraph.errors import InputError
 
 EdgeType = tuple[str, str, str]
 
 __all__ = ["REVERSE_PREFIX", "reverse_edge_type", "message_passing_edges", "disjoint_supervision",
            "epoch_edges"]
-
-REVERSE_PREFIX = "rev_"
-
-
-def reverse_edge_type(edge_type: EdgeType) -> EdgeType:
-    """`(src, rel, dst) -> (dst, "rev_" + rel, src)`."""
-    src, rel, dst = edge_type
-    return (dst, REVERSE_PREFIX + rel, src)
-
 
 def message_passing_edges(edge_index_dict: dict[EdgeType, Tensor],
                           train_idx_dict: dict[EdgeType, Tensor | None], *,

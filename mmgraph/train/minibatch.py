@@ -34,7 +34,7 @@ import torch
 from torch import Tensor
 
 from mmgraph import distributed
-from mmgraph.eval.ranking import FilterIndex
+from mmgraph.data.true_edges import FilterIndex
 from mmgraph.train.batching import resolved_fanouts
 from mmgraph.train.config import supervision_ratio
 from mmgraph.train.layerwise import feature_rows

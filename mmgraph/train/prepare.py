@@ -8,8 +8,10 @@ from torch import Tensor
 from torch_geometric.data import HeteroData
 
 from mmgraph.data.graph import edge_key
+from mmgraph.data.knn import knn_records
+from mmgraph.data.naming import knn_feature
+from mmgraph.data.true_edges import FilterIndex
 from mmgraph.errors import InputError
-from mmgraph.eval.ranking import FilterIndex
 from mmgraph.train.message_passing import message_passing_edges
 from mmgraph.train.splits import EdgeSplit, split_edges
 
@@ -61,9 +63,12 @@ def feature_tensors(graph: HeteroData) -> tuple[dict, dict]:
 
 def feature_derived_edge_types(graph: HeteroData) -> set[EdgeType]:
     """The kNN relations `(t, similar_NAME, t)` that the builder computed from feature NAME of t."""
-    features = (getattr(graph, "mmgraph", None) or {}).get("features", {})
-    return {et for et in graph.edge_types
-            if et[0] == et[2] and et[1].startswith("similar_") and et[1][len("similar_"):] in features.get(et[0], {})}
+    meta = getattr(graph, "mmgraph", None) or {}
+    recorded = knn_records(meta)
+    if "knn" in meta:  # built with the record: it is the whole list
+        return {et for et in graph.edge_types if et in recorded}
+    features = meta.get("features", {})  # built before: recognise them by name
+    return {et for et in graph.edge_types if knn_feature(et) in features.get(et[0], {})}
 
 
 def resolve_relations(graph: HeteroData, names: tuple[str, ...] | list[str]) -> list[EdgeType]:

@@ -23,7 +23,7 @@ from torch_geometric.data import HeteroData
 from mmgraph.data.graph import edge_key
 from mmgraph.data.graph_io import load_graph
 from mmgraph.errors import InputError
-from mmgraph.eval.ranking import FilterIndex
+from mmgraph.data.true_edges import FilterIndex
 from mmgraph.models import GraphSchema, LinkPredictor
 from mmgraph.models.transfer import identity_names
 from mmgraph.nn.variational import KLSchedule

@@ -178,4 +178,6 @@ def test_knn_relation_and_dict_manifest(write_dataset, tmp_path, items_manifest)
     g, report = build_graph(m, root=tmp_path, device="cpu", return_report=True)
     assert g["item", "similar_vec", "item"].edge_index.tolist() == [[0, 1, 2], [1, 0, 1]]
     assert report["edges"]["item|similar_vec|item"] == {"count": 3}
+    assert g.mmgraph["knn"] == [{"relation": ["item", "similar_vec", "item"], "feature": "vec", "k": 1,
+                                 "metric": "cosine"}]
     assert set(report["timings"]) >= {"read tables", "read edges", "encode item.vec", "knn", "assemble"}

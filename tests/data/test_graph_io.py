@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
@@ -99,7 +100,7 @@ def test_edge_keys_and_summary(built):
     assert edge_key(("clip", "says", "word")) == "clip|says|word"
     assert parse_edge_key("clip|says|word") == ("clip", "says", "word")
     for bad in ("clip|says", "a||b", "a|b|c|d"):
-        with pytest.raises(InputError, match="expected 'SOURCE|RELATION|TARGET'"):
+        with pytest.raises(InputError, match=re.escape("expected 'SOURCE|RELATION|TARGET'")):
             parse_edge_key(bad)
     with pytest.raises(InputError):
         edge_key(("a", "b|c", "d"))

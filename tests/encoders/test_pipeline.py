@@ -136,3 +136,15 @@ def test_many_rows_with_repeated_files_hash_in_order(clips, tmp_path):
     again = encode_values(enc, values, num_workers=3, cache=FeatureCache(tmp_path / "cache"))
     assert torch.allclose(plain.x, cached.x, atol=1e-5) and torch.equal(cached.x, again.x)
     assert torch.equal(again.x[0], again.x[6])
+
+
+def test_repeated_content_is_encoded_once_and_shared(clips, tmp_path):
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF....WAVEfmt garbage")
+    values = [str(clips[0]), str(broken), str(clips[0]), str(broken), str(clips[1])]
+    enc = CountingEncoder(make_encoder("audio"))
+    feat = encode_values(enc, values, cache=FeatureCache(tmp_path / "cache"), skip_bad=True)
+    assert enc.encoded == 2  # clips[0] once, clips[1] once
+    assert torch.equal(feat.x[0], feat.x[2])
+    assert feat.mask.tolist() == [True, False, True, False, True]
+    assert [b[0] for b in feat.bad] == [1, 3] and feat.bad[0][2] == feat.bad[1][2]

@@ -109,3 +109,25 @@ def test_unknown_names_and_modalities_are_clear_input_errors(tmp_path):
         make_encoder("text", "minilml")
     with pytest.raises(InputError, match="not a loadable Hugging Face model folder"):
         make_encoder("text", str(tmp_path))  # an empty folder
+
+
+def test_missing_image_processor_is_a_logged_fallback(tiny_models, digit_pngs, tmp_path, caplog):
+    import logging
+    import shutil
+
+    with caplog.at_level(logging.WARNING, logger="mmgraph.encoders"):
+        make_encoder("image", str(tiny_models["clip"]))
+    assert not [r for r in caplog.records if "image processor" in r.getMessage()]
+    folder = tmp_path / "clip_without_processor"
+    shutil.copytree(tiny_models["clip"], folder)
+    (folder / "preprocessor_config.json").unlink()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="mmgraph.encoders"):
+        image = make_encoder("image", str(folder))
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    message = warnings[0].getMessage()
+    assert str(folder) in message and "no image processor could be loaded" in message
+    assert "OSError" in message and "centre-crop to" in message
+    assert image.processor is None
+    assert encode_values(image, [str(digit_pngs[0])]).x.shape == (1, image.dim)

@@ -6,7 +6,7 @@ import os
 import pytest
 import torch
 
-from mmgraph.cli.demo import DEMO_TRAIN
+from mmgraph.train.presets import DEMO_TRAIN
 from mmgraph.eval.predict import predict_items
 from mmgraph.train.config import TrainConfig
 from mmgraph.train.run import load_run, train_run

@@ -1,6 +1,8 @@
 """LinkPredictor on a tiny graph: forward/backward, scoring, subgraphs, save/load, learning."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from tiny_graph import one_thread  # noqa: F401 (autouse fixture)
@@ -172,3 +174,20 @@ def test_brand_new_items_embed_alone_from_their_features(learned):
     assert not torch.allclose(z["clip"][0], z["clip"][2])
     again, _ = model.embed(new_x, new_mask, {}, n_id_dict=n_id)
     assert torch.equal(again["clip"], z["clip"])
+
+
+LEGACY = Path(__file__).parent / "data" / "legacy_v1_models.pt"
+
+
+def test_models_saved_before_parameters_were_kept_by_name_load_and_agree(tmp_path):
+    # Written by mmgraph at f458b32 (lists by position, PyG's ModuleDict keys), perturbed
+    # weights; see each entry's config. Loading maps the old keys to names, same embeddings.
+    saved = torch.load(LEGACY, weights_only=True)
+    assert len(saved) == 5
+    for name, entry in saved.items():
+        torch.save(entry["payload"], tmp_path / f"{name}.pt")
+        model, _ = LinkPredictor.load(tmp_path / f"{name}.pt")
+        assert set(model.state_dict()) != set(entry["payload"]["state_dict"]), name  # the keys did change
+        z, _ = model.embed(*model_inputs(GRAPH))
+        for t, expected in entry["z"].items():
+            torch.testing.assert_close(z[t], expected, msg=f"{name}: {t}")

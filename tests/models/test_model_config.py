@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import pytest
 from tiny_graph import one_thread  # noqa: F401 (autouse fixture)
@@ -87,7 +88,7 @@ def test_schema_without_the_mmgraph_record_finds_masked_features():
 
 def test_schema_rejects_unknown_types_and_missing_tensors():
     g = tiny_graph()
-    with pytest.raises(InputError, match="clip|hears|song"):
+    with pytest.raises(InputError, match=re.escape("relation clip|hears|song joins node types")):
         GraphSchema.from_graph(g, [("clip", "hears", "song")], MESSAGE_EDGE_TYPES)
     with pytest.raises(InputError, match="edge type"):
         GraphSchema.from_graph(g, [("clip", "says")], MESSAGE_EDGE_TYPES)

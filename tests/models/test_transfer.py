@@ -44,10 +44,10 @@ def test_a_new_node_type_with_a_new_modality_is_initialised_and_old_modules_load
     before = {k: v.clone() for k, v in target.state_dict().items()}
     report = transfer_weights(target, source)
     ids = parameter_identities(target)
-    sound = next(k for k, i in ids.items() if i == ("feature", "clip", "sound", "lins", "weight"))
-    picture = next(k for k, i in ids.items() if i == ("feature", "image", "picture", "lins", "weight"))
+    sound = next(k for k, i in ids.items() if i == ("projection.lins", ("clip", "sound"), "weight"))
+    picture = next(k for k, i in ids.items() if i == ("projection.lins", ("image", "picture"), "weight"))
     assert sound in report.loaded and picture in report.new
-    assert torch.equal(target.state_dict()[sound], source.state_dict()["projection.lins.0.weight"])
+    assert torch.equal(target.state_dict()[sound], source.state_dict()["projection.lins.clip|sound.weight"])
     assert torch.equal(target.state_dict()[picture], before[picture])
     # relation vectors are stacked: the says row loads, the shows row is new
     assert "relation_vectors[clip|says|word]" in report.loaded
@@ -55,8 +55,8 @@ def test_a_new_node_type_with_a_new_modality_is_initialised_and_old_modules_load
     mask = report.loaded_masks["relation_vectors"]
     assert mask[0].all() and not mask[1].any()
     # per-edge-type GNN modules: says loads by name, shows is new
-    assert any("<clip___says___word>" in k for k in report.loaded)
-    assert any("<image___shows___word>" in k for k in report.new)
+    assert any(".lin_rel.clip|says|word." in k for k in report.loaded)
+    assert any(".lin_rel.image|shows|word." in k for k in report.new)
 
 
 def test_a_new_node_type_takes_a_projection_of_the_same_modality_and_size():
@@ -64,9 +64,9 @@ def test_a_new_node_type_takes_a_projection_of_the_same_modality_and_size():
     target = model({"voice": {"sound": ("audio", 12)}, "word": {"name": ("text", 10)}}, [("voice", "says", "word")])
     report = transfer_weights(target, source)
     ids = parameter_identities(target)
-    voice = next(k for k, i in ids.items() if i == ("feature", "voice", "sound", "lins", "weight"))
+    voice = next(k for k, i in ids.items() if i == ("projection.lins", ("voice", "sound"), "weight"))
     assert voice in report.transferred
-    assert torch.equal(target.state_dict()[voice], source.state_dict()["projection.lins.0.weight"])
+    assert torch.equal(target.state_dict()[voice], source.state_dict()["projection.lins.clip|sound.weight"])
 
 
 def test_shape_mismatch_is_skipped_not_loaded():
@@ -75,7 +75,7 @@ def test_shape_mismatch_is_skipped_not_loaded():
     before = {k: v.clone() for k, v in target.state_dict().items()}
     report = transfer_weights(target, source)
     ids = parameter_identities(target)
-    name = next(k for k, i in ids.items() if i == ("feature", "word", "name", "lins", "weight"))
+    name = next(k for k, i in ids.items() if i == ("projection.lins", ("word", "name"), "weight"))
     assert any(s.startswith(name) for s in report.skipped)
     assert torch.equal(target.state_dict()[name], before[name])
 
@@ -119,3 +119,20 @@ def test_freeze_keeps_loaded_entries_then_releases_them():
     freeze.update(3)
     step()
     assert not freeze.active and not torch.equal(target.relation_vectors[0], start[0])
+
+
+def test_dotted_names_and_per_slot_rows_match_by_name():
+    dotted = ("clip.v1", "says.en", "word")
+    source = model({"clip.v1": {"sound.mfcc": ("audio", 12)}, "word": {"name": ("text", 10)}}, [dotted],
+                   fusion="gated")
+    # the target's clip has a new feature before the old one: rows of per-slot tokens move
+    target = model({"clip.v1": {"age": ("numeric", 1), "sound.mfcc": ("audio", 12)}, "word": {"name": ("text", 10)}},
+                   [dotted], fusion="gated")
+    report = transfer_weights(target, source)
+    assert not report.skipped
+    assert "fusion.missing.clip%2Ev1[sound.mfcc]" in report.loaded and "fusion.missing.clip%2Ev1[age]" in report.new
+    assert torch.equal(target.fusion.missing["clip.v1"][1], source.fusion.missing["clip.v1"][0])
+    assert torch.equal(target.fusion.gate_bias["clip.v1"][1], source.fusion.gate_bias["clip.v1"][0])
+    assert torch.equal(target.projection.lins[("clip.v1", "sound.mfcc")].weight,
+                       source.projection.lins[("clip.v1", "sound.mfcc")].weight)
+    assert "relation_vectors[clip.v1|says.en|word]" in report.loaded

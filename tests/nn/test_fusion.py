@@ -83,7 +83,7 @@ def test_absent_slot_uses_the_learned_token(name):
     mask = {t: torch.tensor([[True] * (s - 1) + [False]] * 2) for t, s in SLOTS.items()}
     before = fusion(tokens, mask)
     with torch.no_grad():
-        fusion.missing[0][-1].add_(1.0)  # clip's last slot
+        fusion.missing["clip"][-1].add_(1.0)  # clip's last slot
     after = fusion(tokens, mask)
     assert not torch.allclose(before["clip"], after["clip"])
     assert torch.equal(before["word"], after["word"])

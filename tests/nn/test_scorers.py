@@ -87,6 +87,27 @@ class TestMLPContract(_ScorerContract):
         return MLPScorer(DIM, hidden_channels=16)
 
 
+class TestConvEContract(_ScorerContract):
+    module_class = ConvEScorer
+
+    def make_module(self):
+        return ConvEScorer(DIM, filters=4)
+
+
+class TestConvETailsContract(TestConvEContract):
+    """Gradients reach the convolution and the projection through the 1-N path too."""
+
+    def make_inputs(self):
+        h, r, _ = super().make_inputs()
+        return h, r, torch.randn(7, DIM)
+
+    def call(self, module, inputs):
+        return module.score_tails(*inputs)
+
+    def expected_shapes(self, inputs):
+        return (5, 7)
+
+
 class TestMLPTailsContract(TestMLPContract):
     """The 1-N path is a contract of its own: gradients must reach the weights through it too."""
 

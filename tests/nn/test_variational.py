@@ -68,7 +68,7 @@ def test_free_bits_floor_each_dimension_and_stop_its_gradient():
 def test_logvar_is_clamped_so_exp_cannot_overflow():
     head = VariationalHead(2, 2, ["a"], logvar_limit=5.0)
     with torch.no_grad():
-        head.lin_logvar[0].bias.fill_(1e4)
+        head.lin_logvar["a"].bias.fill_(1e4)
     z, _, logvar = head({"a": torch.randn(3, 2)})
     assert logvar["a"].max() == 5.0 and torch.isfinite(z["a"]).all()
 

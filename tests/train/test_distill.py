@@ -7,7 +7,8 @@ import torch
 import mmgraph
 from mmgraph.cli.main import main
 from mmgraph.data.graph_io import write_graph
-from mmgraph.train.distill import distillation_loss
+from mmgraph.nn.scorers import DistMultScorer
+from mmgraph.train.distill import Teacher, distillation_loss
 from mmgraph.train.run import load_run
 
 from tiny_media_graph import write_tiny_graph
@@ -39,6 +40,51 @@ def test_masked_candidates_carry_no_probability():
     assert distillation_loss(student, teacher).abs() < 1e-6
     with pytest.raises(ValueError, match="shapes"):
         distillation_loss(torch.zeros(2, 3), torch.zeros(2, 4))
+
+
+class _Scored(torch.nn.Module):
+    """The part of a LinkPredictor that Teacher uses: one relation vector and a DistMult scorer."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.scorer = DistMultScorer()
+        self.relation_vectors = torch.nn.Parameter(torch.ones(1, dim))
+
+    def relation_vectors_for(self, rels, which):
+        return self.relation_vectors[which.new_zeros(which.shape)]
+
+
+REL = [("u", "likes", "i")]
+
+
+def _assert_mix_adds_the_teacher(teacher: Teacher) -> None:
+    """mix must add weight * distillation loss to the label loss, with its gradient on the student."""
+    torch.manual_seed(1)
+    z = {"u": torch.randn(4, 6, requires_grad=True), "i": torch.randn(5, 6, requires_grad=True)}
+    which, pair = torch.zeros(3, dtype=torch.long), torch.tensor([[0, 1, 2], [0, 3, 4]])
+    label = torch.tensor(0.8)  # constant: any gradient on z comes from the teacher's term
+    student = _Scored(6)
+    mixed = teacher.mix(label, student, REL, z, which, pair)
+    kd = teacher.loss(student, z, REL, which, pair)
+    assert kd > 0.01  # a random student disagrees with the teacher
+    assert torch.allclose(mixed, (1 - teacher.weight) * label + teacher.weight * kd)
+    mixed.backward()
+    assert z["u"].grad is not None and z["u"].grad.abs().sum() > 0
+    # one descent step on the mixed loss brings the student closer to the teacher
+    with torch.no_grad():
+        stepped = {t: v - 0.5 * v.grad for t, v in z.items()}
+    assert teacher.loss(student, stepped, REL, which, pair) < kd
+
+
+def test_mix_weighs_label_loss_against_the_teacher(monkeypatch):
+    torch.manual_seed(0)
+    teacher = Teacher(model=_Scored(6), z={"u": torch.randn(4, 6), "i": torch.randn(5, 6)},
+                      weight=0.7, temperature=2.0)
+    _assert_mix_adds_the_teacher(teacher)
+    # the check above is not vacuous: a mix that ignores the teacher fails it
+    monkeypatch.setattr(Teacher, "mix", lambda self, label_loss, *args: label_loss)
+    with pytest.raises(AssertionError):
+        _assert_mix_adds_the_teacher(teacher)
 
 
 def _graph(root, items=40):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from mmgraph.eval.ranking import FilterIndex
+from mmgraph.data.true_edges import FilterIndex
 from mmgraph.train.losses import masked_cross_entropy, one_to_n_loss, other_answers_mask
 
 

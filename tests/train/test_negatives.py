@@ -57,7 +57,7 @@ def test_filtered_negatives_for_heads_use_the_flipped_edges():
 
 
 def test_filtered_negatives_accept_a_filter_index():
-    from mmgraph.eval.ranking import FilterIndex
+    from mmgraph.data.true_edges import FilterIndex
 
     ei = torch.tensor([[0, 0, 1, 2, 2, 0], [1, 3, 0, 2, 4, 1]])          # (0, 1) twice
     fi = FilterIndex.from_edges(ei, 3, 5)

@@ -43,7 +43,7 @@ def test_pretrain_then_fine_tune_from_the_command_line(graph_dir, configs, tmp_p
     loaded = load_run(run)
     assert loaded.extra["kind"] == "pretrain" and loaded.extra["pretrain_config"]["seed"] == 3
     assert loaded.model.relations == []                   # no relation label was learned
-    assert loaded.extra["modules"]["projection.lins.0.weight"] == "feature|item|f|lins|weight"
+    assert loaded.extra["modules"]["projection.lins.item|f.weight"] == "projection.lins|item|f|weight"
     with open(run / "pretrain_log.csv") as f:
         rows = list(csv.DictReader(f))
     assert [int(r["epoch"]) for r in rows] == list(range(1, 7)) and all(float(r["loss"]) > 0 for r in rows)
@@ -112,9 +112,9 @@ def test_fine_tuning_transfers_to_a_node_type_the_pretraining_never_saw(graph_di
     assert main(["train", str(other_dir), "-o", str(tmp_path / "tuned"), "--config", str(train),
                  "--init", str(tmp_path / "pre"), "--quiet"]) == 0
     init = load_run(tmp_path / "tuned").extra["init"]
-    assert any(name.startswith("projection.lins.0.") for name in init["transferred"])
-    source = load_run(tmp_path / "pre").model.state_dict()["projection.lins.0.weight"]
-    tuned = load_run(tmp_path / "tuned").model.state_dict()["projection.lins.0.weight"]
+    assert any(name.startswith("projection.lins.thing|f.") for name in init["transferred"])
+    source = load_run(tmp_path / "pre").model.state_dict()["projection.lins.item|f.weight"]
+    tuned = load_run(tmp_path / "tuned").model.state_dict()["projection.lins.thing|f.weight"]
     assert tuned.shape == source.shape
 
 

@@ -9,7 +9,7 @@ from mmgraph.train.config import TrainConfig
 from mmgraph.train.prepare import prepare_graph
 from mmgraph.train.trainer import build_model, embed_for_eval, fit
 
-from mmgraph.cli.demo import DEMO_TRAIN
+from mmgraph.train.presets import DEMO_TRAIN
 
 SETTINGS = {**DEMO_TRAIN, "epochs": 60, "relations": ["says", "shows"]}
 

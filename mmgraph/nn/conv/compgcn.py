@@ -6,8 +6,10 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from mmgraph.data.naming import REVERSE_PREFIX
 from mmgraph.nn.aggregate import CSR, aggregate
 from mmgraph.nn.conv._utils import Metadata, check_channels, check_metadata, incoming, prepare_adjacency
+from mmgraph.nn.named import name_rows
 
 Composition = Literal["sub", "mult", "corr"]
 
@@ -71,7 +73,7 @@ class CompGCNConv(nn.Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, metadata: Metadata, *,
-                 composition: Composition = "mult", reverse_prefix: str = "rev_", bias: bool = True):
+                 composition: Composition = "mult", reverse_prefix: str = REVERSE_PREFIX, bias: bool = True):
         super().__init__()
         if composition not in ("sub", "mult", "corr"):
             raise ValueError(f"composition must be 'sub', 'mult' or 'corr', got {composition!r}")
@@ -84,6 +86,7 @@ class CompGCNConv(nn.Module):
         self.w_inverse = nn.Linear(in_channels, out_channels, bias=False)
         self.w_loop = nn.Linear(in_channels, out_channels, bias=False)
         self.relation = nn.Parameter(torch.empty(len(self.edge_types), in_channels))
+        name_rows(self, "relation", self.edge_types)  # row r: edge_types[r]
         self.loop_relation = nn.Parameter(torch.empty(1, in_channels))
         self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
         self._relation_index = {et: r for r, et in enumerate(self.edge_types)}

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-from torch_geometric.nn.module_dict import ModuleDict
 
 from mmgraph.nn.aggregate import CSR, aggregate
 from mmgraph.nn.conv._utils import Metadata, check_channels, check_metadata, incoming, prepare_adjacency
+from mmgraph.nn.named import NamedModuleDict, NamedParameterDict
 
 
 def _out_degree(csr: CSR) -> Tensor:
@@ -56,11 +56,12 @@ class GCNConv(nn.Module):
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.node_types, self.edge_types = check_metadata(metadata)
-        self.lin_self = ModuleDict({t: nn.Linear(in_channels, out_channels, bias=False) for t in self.node_types})
-        self.lin_rel = ModuleDict({et: nn.Linear(in_channels, out_channels, bias=False)
-                                   for et in self.edge_types if et[0] != et[2]})
-        self.bias = nn.ParameterDict({t: nn.Parameter(torch.empty(out_channels)) for t in self.node_types}) \
-            if bias else None
+        self.lin_self = NamedModuleDict({t: nn.Linear(in_channels, out_channels, bias=False)
+                                         for t in self.node_types}, legacy="pyg")
+        self.lin_rel = NamedModuleDict({et: nn.Linear(in_channels, out_channels, bias=False)
+                                        for et in self.edge_types if et[0] != et[2]}, legacy="pyg")
+        self.bias = NamedParameterDict({t: nn.Parameter(torch.empty(out_channels)) for t in self.node_types},
+                                       legacy="pyg") if bias else None
         self._incoming = incoming(self.node_types, self.edge_types)
         self.reset_parameters()
 

@@ -6,11 +6,10 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch_geometric.nn.module_dict import ModuleDict
-from torch_geometric.nn.parameter_dict import ParameterDict
 
 from mmgraph.nn.aggregate import CSR, sddmm, segment_max, segment_sum, spmm
 from mmgraph.nn.conv._utils import Metadata, check_channels, check_metadata, incoming, prepare_adjacency
+from mmgraph.nn.named import NamedModuleDict, NamedParameterDict, name_rows
 
 
 def _per_head(x: Tensor, weight: Tensor) -> Tensor:
@@ -78,13 +77,19 @@ class HGTConv(nn.Module):
         self.node_types, self.edge_types = check_metadata(metadata)
         dim, num_relations = out_channels // heads, len(self.edge_types)
         types = self.node_types
-        self.kqv = ModuleDict({t: nn.Linear(in_channels, 3 * out_channels, bias=bias) for t in types})
-        self.out_lin = ModuleDict({t: nn.Linear(out_channels, out_channels, bias=bias) for t in types})
+        self.kqv = NamedModuleDict({t: nn.Linear(in_channels, 3 * out_channels, bias=bias) for t in types},
+                                   legacy="pyg")
+        self.out_lin = NamedModuleDict({t: nn.Linear(out_channels, out_channels, bias=bias) for t in types},
+                                       legacy="pyg")
+        # Stacked over relations (row r: edge_types[r]) so attention picks a row, not a module.
         self.k_rel = nn.Parameter(torch.empty(num_relations, heads, dim, dim))
         self.v_rel = nn.Parameter(torch.empty(num_relations, heads, dim, dim))
         self.p_rel = nn.Parameter(torch.empty(num_relations, heads))
+        for name in ("k_rel", "v_rel", "p_rel"):
+            name_rows(self, name, self.edge_types)
         if in_channels == out_channels:
-            self.skip = ParameterDict({t: nn.Parameter(torch.empty(1)) for t in self.node_types})
+            self.skip = NamedParameterDict({t: nn.Parameter(torch.empty(1)) for t in self.node_types},
+                                           legacy="pyg")
         else:
             self.skip = None
         self._relation_index = {et: r for r, et in enumerate(self.edge_types)}

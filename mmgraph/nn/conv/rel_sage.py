@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch_geometric.nn.module_dict import ModuleDict
 
 from mmgraph.nn.aggregate import CSR, Reduce, aggregate
 from mmgraph.nn.conv._utils import Metadata, check_channels, check_metadata, incoming, prepare_adjacency
+from mmgraph.nn.named import NamedModuleDict
 
 
 class RelSAGEConv(nn.Module):
@@ -53,10 +53,10 @@ class RelSAGEConv(nn.Module):
         self.node_types, self.edge_types = check_metadata(metadata)
         self.aggr = aggr
         self.normalize = normalize
-        self.lin_rel = ModuleDict({et: nn.Linear(in_channels, out_channels, bias=False)
-                                   for et in self.edge_types})
-        self.lin_root = ModuleDict({t: nn.Linear(in_channels, out_channels, bias=bias)
-                                    for t in self.node_types})
+        self.lin_rel = NamedModuleDict({et: nn.Linear(in_channels, out_channels, bias=False)
+                                        for et in self.edge_types}, legacy="pyg")
+        self.lin_root = NamedModuleDict({t: nn.Linear(in_channels, out_channels, bias=bias)
+                                         for t in self.node_types}, legacy="pyg")
         self._incoming = incoming(self.node_types, self.edge_types)
         self.reset_parameters()
 

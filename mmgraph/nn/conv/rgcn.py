@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-from torch_geometric.nn.module_dict import ModuleDict
 
 from mmgraph.nn.aggregate import CSR, aggregate
 from mmgraph.nn.conv._utils import Metadata, check_channels, check_metadata, incoming, prepare_adjacency
+from mmgraph.nn.named import NamedModuleDict, name_rows
 
 
 class RGCNConv(nn.Module):
@@ -58,7 +58,10 @@ class RGCNConv(nn.Module):
         else:
             self.weight = nn.Parameter(torch.empty(num_bases, in_channels, out_channels))
             self.comp = nn.Parameter(torch.empty(num_relations, num_bases))
-        self.root = ModuleDict({t: nn.Linear(in_channels, out_channels, bias=bias) for t in self.node_types})
+        # weight (without bases) or comp: row r is edge_types[r]; bases are shared by all relations
+        name_rows(self, "weight" if num_bases is None else "comp", self.edge_types)
+        self.root = NamedModuleDict({t: nn.Linear(in_channels, out_channels, bias=bias)
+                                     for t in self.node_types}, legacy="pyg")
         self._relation_index = {et: r for r, et in enumerate(self.edge_types)}
         self._incoming = incoming(self.node_types, self.edge_types)
         self.reset_parameters()
