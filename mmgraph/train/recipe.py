@@ -125,6 +125,10 @@ def recipe_for(profile: GraphProfile) -> tuple[dict[str, Any], list[str]]:
                    f"{profile.featured_share:.0%} of nodes carry features -> a {kind}")
     reasons.append(f"scored relations: {profile.scored_why}")
     settings: dict[str, Any] = {"relations": relations}
+    small = profile.total_nodes <= 10_000 and profile.train_edges <= 50_000
+    settings["max_minutes"] = 10.0 if small else 40.0
+    reasons.append(f"time limit {settings['max_minutes']:.0f} min ({'a small' if small else 'a large'} graph: "
+                   f"over 10k nodes or 50k scored edges gets 40 min); early stopping usually ends sooner")
     if kind == "knowledge graph":
         cost = profile.one_n_cost()
         rank = _kg_rank(cost)
