@@ -26,7 +26,8 @@ from mmgraph.errors import InputError
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 KG_FOLDERS = {"umls": "umls", "kinships": "kinships", "wn18rr": "WN18RR"}
-DATASETS = ("umls", "kinships", "wn18rr", "wn18rr_text", "cora")
+DATASETS = ("umls", "kinships", "wn18rr", "wn18rr_text", "cora", "digits")
+DEMO = Path(__file__).resolve().parents[1] / "datasets" / "digits-av"
 
 __all__ = ["DATA", "DATASETS", "write_manifest", "write_kg_manifest", "write_cora_manifest", "load_cora",
            "build_graph_dir"]
@@ -36,6 +37,8 @@ def write_manifest(name: str, work: Path, *, data: Path = DATA) -> Path:
     """The manifest of dataset `name` (one of DATASETS), written under `work/name/`."""
     if name == "cora":
         return write_cora_manifest(work / name, data=data)
+    if name == "digits":
+        return write_digits_manifest(work / name)
     if name == "wn18rr_text":
         return write_kg_manifest("wn18rr", work / name, data=data, with_text=True)
     if name in KG_FOLDERS:
@@ -120,6 +123,39 @@ def write_cora_manifest(out: Path, *, data: Path = DATA) -> Path:
                             "features": {"words": {"modality": "vector", "npy": "features.npy"}}}},
         "edges": [{"relation": "cites", "table": "cites.csv", "source": {"type": "paper", "column": "source"},
                    "target": {"type": "paper", "column": "target"}}],
+    }
+    return _dump(manifest, out)
+
+
+def write_digits_manifest(out: Path, *, demo: Path = DEMO, knn: bool = True) -> Path:
+    """The demo's spoken and written digits (from ../shared/data/fsdd and digits) as a plain manifest:
+    nodes, features and edges only, no encoder choices and no kNN lines, so the defaults decide.
+    `knn=False` adds `knn: false` to the media types (the builder's default relations off)."""
+    out.mkdir(parents=True, exist_ok=True)
+    for media in ("clips", "images"):   # the tables' media paths are relative to the manifest's folder
+        link = out / media
+        if not link.exists():
+            link.symlink_to(demo / media, target_is_directory=True)
+    off = {} if knn else {"knn": False}
+    manifest = {
+        "name": "digits-plain",
+        "nodes": {
+            "clip": {"table": str(demo / "clips.csv"), "id": "clip_id",
+                     "features": {"sound": {"modality": "audio", "column": "path"}}, **off},
+            "image": {"table": str(demo / "images.csv"), "id": "image_id",
+                      "features": {"picture": {"modality": "image", "column": "file"}}, **off},
+            "word": {"table": str(demo / "words.csv"), "id": "word",
+                     "features": {"name": {"modality": "text", "column": "text"}}},
+            "speaker": {"table": str(demo / "speakers.csv"), "id": "speaker"},
+        },
+        "edges": [
+            {"relation": "says", "table": str(demo / "clip_says_word.csv"), "split": "split",
+             "source": {"type": "clip", "column": "clip_id"}, "target": {"type": "word", "column": "word"}},
+            {"relation": "shows", "table": str(demo / "image_shows_word.csv"), "split": "split",
+             "source": {"type": "image", "column": "image_id"}, "target": {"type": "word", "column": "word"}},
+            {"relation": "spoken_by", "table": str(demo / "clip_spoken_by.csv"),
+             "source": {"type": "clip", "column": "clip_id"}, "target": {"type": "speaker", "column": "speaker"}},
+        ],
     }
     return _dump(manifest, out)
 

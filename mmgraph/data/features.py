@@ -57,7 +57,35 @@ def prepare_feature(manifest: Manifest, node_type: str, name: str, spec: Feature
     else:
         encoder_field = f"encoders.{spec.modality}"
         encoder_name = manifest.encoders.get(spec.modality, "default")
+        if spec.modality == "image" and encoder_name == "default":
+            encoder_name = default_image_encoder(values, where=f"{node_type}.{name}")
     return PreparedFeature(node_type, name, spec, table.path, values, encoder_field, encoder_name)
+
+
+# Images whose median longer side is at most this many pixels (glyphs, icons, scanned digits) are
+# encoded as their own pixels by default: an ImageNet network sees little in them once upscaled
+# (demo digits, 8x8 px: image-shows-word validation MRR .940 with pixels vs .902 EfficientNet-only).
+SMALL_IMAGE_PX = 32
+
+
+def default_image_encoder(paths: list, *, where: str, sample: int = 16) -> str:
+    """"pixels" for small images, else the packaged default network; the choice is logged."""
+    from PIL import Image
+
+    from mmgraph.encoders import default_encoder_name
+
+    sides = []
+    for path in [p for p in paths if p is not None][:sample]:
+        try:
+            with Image.open(path) as image:   # reads the header only
+                sides.append(max(image.size))
+        except OSError:
+            continue   # missing or bad files are reported by the encoder itself
+    if sides and sorted(sides)[len(sides) // 2] <= SMALL_IMAGE_PX:
+        log.info("%s: images are small (median side %d px): encoding them as pixels (encoder: pixels); "
+                 "set `encoder:` on the feature to choose another", where, sorted(sides)[len(sides) // 2])
+        return "pixels"
+    return default_encoder_name("image")
 
 
 def feature_values(spec: FeatureSpec, table: Table, root: Path, *, where: str) -> list[Any]:

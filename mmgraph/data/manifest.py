@@ -64,6 +64,7 @@ class NodeSpec:
     format: str = "csv"
     header: tuple[str, ...] | None = None
     knn: KnnSpec | None = None
+    auto_knn: bool = True   # `knn: false` turns off the builder's default similarity relations
 
 
 @dataclass(frozen=True)
@@ -199,9 +200,10 @@ class _Parser:
         for feat, spec in raw_features.items():
             at = f"{where}.features.{feat}"
             features[c.name(at, feat, kind="feature")] = self.feature(at, spec)
-        knn = self.knn(f"{where}.knn", raw["knn"], features) if raw.get("knn") is not None else None
+        raw_knn = raw.get("knn")
+        knn = self.knn(f"{where}.knn", raw_knn, features) if raw_knn not in (None, False) else None
         return NodeSpec(table=table, id=c.string(f"{where}.id", raw["id"]), features=features,
-                        format=fmt, header=header, knn=knn)
+                        format=fmt, header=header, knn=knn, auto_knn=raw_knn is not False)
 
     def feature(self, where: str, raw) -> FeatureSpec:
         c = self.check

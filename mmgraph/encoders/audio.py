@@ -89,7 +89,7 @@ def segment_weights(frames: torch.Tensor, num_frames: int, segments: int) -> tor
     return w / w.sum(-1, keepdim=True)
 
 
-@register_encoder("audio", "default", default=True)
+@register_encoder("audio", "signal")
 class SpectralAudioEncoder(Encoder):
     """Segment-pooled, mean-normalised, liftered MFCC + delta frames (see the module docstring)."""
 

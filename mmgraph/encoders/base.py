@@ -225,6 +225,10 @@ def make_encoder(modality: str, name_or_path: str | os.PathLike = "default", **o
     )
 
 
+# Names that graphs built before a rename still carry in their specs.
+_RENAMED = {("audio", "default"): "signal"}   # the signal-processing embedding, the default until 2026-12-02
+
+
 def encoder_from_spec(spec: dict) -> Encoder:
     """Rebuild the encoder `spec()` described, fitted statistics included."""
     try:
@@ -233,6 +237,7 @@ def encoder_from_spec(spec: dict) -> Encoder:
         raise InputError(f"encoder spec must have 'modality' and 'name', got {spec!r}") from e
     _check_modality(modality)
     _load_builtins()
+    name = _RENAMED.get((modality, name), name)
     if (modality, name) not in _REGISTRY:
         raise InputError(f"encoder spec names unknown {modality} encoder {name!r}")
     enc = _REGISTRY[(modality, name)](**spec.get("options", {}))

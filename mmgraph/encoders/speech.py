@@ -75,7 +75,7 @@ def _session(path: str, threads: int):
     return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
-@register_encoder("audio", "speech")
+@register_encoder("audio", "speech", default=True)
 class SpeechEmbeddingEncoder(Encoder):
     """Segment means of Google's speech embedding over 775 ms windows (see the module docstring).
 

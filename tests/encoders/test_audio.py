@@ -16,7 +16,7 @@ from encoder_media import FSDD
 
 @pytest.fixture(scope="module")
 def encoder():
-    return make_encoder("audio")
+    return make_encoder("audio", "signal")
 
 
 def test_real_clips_shape_scale_and_word_identity(encoder, fsdd_wavs):
@@ -89,7 +89,7 @@ def test_spec_round_trip_options_and_views(fsdd_wavs):
     enc = make_encoder("audio", segments=4)
     again = encoder_from_spec(enc.spec())
     assert again.identity == enc.identity and again.dim == enc.dim
-    assert make_encoder("audio").identity != enc.identity  # settings are part of the identity
+    assert make_encoder("audio", "signal").identity != enc.identity  # settings are part of the identity
     paths = [str(p) for p in fsdd_wavs[:3]]
     a = encode_values(enc, paths, views=2, seed=1)
     b = encode_values(again, paths, views=2, seed=1)
@@ -116,7 +116,7 @@ def test_cepstral_lifter_weights():
     w = cepstral_lifter(13, 12)
     assert w[0] == 1.0 and torch.allclose(w[6], torch.tensor(7.0)) and (w >= 1).all()
     assert torch.equal(cepstral_lifter(13, 0), torch.ones(13))
-    assert make_encoder("audio", lifter=0).identity != make_encoder("audio").identity  # new cache keys
+    assert make_encoder("audio", "signal", lifter=0).identity != make_encoder("audio", "signal").identity  # new cache keys
 
 
 @pytest.mark.skipif(not FSDD.is_dir(), reason="needs ../shared/data/fsdd")
@@ -141,5 +141,5 @@ def test_lifter_makes_cosine_neighbours_speaker_robust():
             hits += int((votes.mode(dim=1).values == digit[speaker == s]).sum())
         return hits / len(rows)
 
-    liftered, plain = vote_accuracy(make_encoder("audio")), vote_accuracy(make_encoder("audio", lifter=0))
+    liftered, plain = vote_accuracy(make_encoder("audio", "signal")), vote_accuracy(make_encoder("audio", "signal", lifter=0))
     assert liftered > plain + 0.05 and liftered > 0.72
