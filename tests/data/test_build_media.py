@@ -48,6 +48,7 @@ def media_dataset(tmp_path_factory, shared_data):
         (root / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
     manifest = {
         "name": "digits-media",
+        "encoders": {"image": "efficientnet-lite0"},   # the tiny test images would be read as pixels by default
         "nodes": {
             "clip": {"table": "clips.csv", "id": "clip_id",
                      "features": {"sound": {"modality": "audio", "column": "path", "augment": 1}}},
@@ -107,3 +108,20 @@ def test_build_with_skip_bad_and_round_trip(media_dataset, tmp_path):
                          cache_dir=tmp_path / "cache")
     for t, name in (("clip", "sound"), ("image", "picture"), ("word", "name")):
         assert torch.allclose(cached[t][name], graph[t][name], atol=1e-6)
+
+
+def test_small_images_default_to_pixels_and_media_get_knn_relations(media_dataset, tmp_path, caplog):
+    import logging
+
+    import yaml
+
+    manifest = yaml.safe_load((media_dataset / "manifest.yaml").read_text())
+    del manifest["encoders"]
+    (media_dataset / "default.yaml").write_text(yaml.safe_dump(manifest))
+    with caplog.at_level(logging.INFO, logger="mmgraph"):
+        graph = build_graph(media_dataset / "default.yaml", device="cpu", skip_bad=True)
+    assert graph.mmgraph["features"]["image"]["picture"]["spec"]["name"] == "pixels"
+    assert "images are small" in caplog.text
+    assert graph.mmgraph["features"]["clip"]["sound"]["spec"]["name"] == "speech"   # the default audio encoder
+    # too few nodes here (5 clips, 4 images) for the default kNN relations; the rule is tested in test_builder
+    assert not any(et[1].startswith("similar_") for et in graph.edge_types)

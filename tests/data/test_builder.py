@@ -1,6 +1,8 @@
 """build_graph on tabular features (no media): ids, edges, splits, triples, features, kNN, report."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -181,3 +183,24 @@ def test_knn_relation_and_dict_manifest(write_dataset, tmp_path, items_manifest)
     assert g.mmgraph["knn"] == [{"relation": ["item", "similar_vec", "item"], "feature": "vec", "k": 1,
                                  "metric": "cosine"}]
     assert set(report["timings"]) >= {"read tables", "read edges", "encode item.vec", "knn", "assemble"}
+
+
+def test_default_knn_plan_one_relation_per_media_feature():
+    from types import SimpleNamespace
+
+    from mmgraph.data.builder import DEFAULT_KNN_K, knn_plan
+    from mmgraph.data.manifest import FeatureSpec, KnnSpec, NodeSpec
+
+    def node(features, **kw):
+        return NodeSpec(table=Path("t.csv"), id="id", features=features, **kw)
+
+    image, audio = FeatureSpec(modality="image", column="f"), FeatureSpec(modality="audio", column="p")
+    text = FeatureSpec(modality="text", column="w")
+    manifest = SimpleNamespace(nodes={
+        "clip": node({"sound": audio, "name": text}),              # audio: yes; text: no
+        "image": node({"picture": image}, auto_knn=False),         # `knn: false`
+        "photo": node({"a": image}, knn=KnnSpec(feature="a", k=3)),  # the manifest's own wins
+        "icon": node({"b": image}),                                # too few nodes
+    })
+    plan = knn_plan(manifest, {"clip": 100, "image": 100, "photo": 100, "icon": 5})
+    assert plan == [("clip", "sound", DEFAULT_KNN_K), ("photo", "a", 3)]

@@ -86,7 +86,7 @@ def test_non_audio_wav_is_a_decode_error_naming_the_file(encoder, tmp_path, fsdd
 
 
 def test_spec_round_trip_options_and_views(fsdd_wavs):
-    enc = make_encoder("audio", segments=4)
+    enc = make_encoder("audio", "signal", segments=4)
     again = encoder_from_spec(enc.spec())
     assert again.identity == enc.identity and again.dim == enc.dim
     assert make_encoder("audio", "signal").identity != enc.identity  # settings are part of the identity
@@ -103,7 +103,7 @@ def test_long_clip_is_windowed_and_pooled(encoder, tmp_path):
     long = np.tile(np.concatenate([wave, np.zeros(rate // 4, np.float32)]), 40)  # > 10 s
     path = tmp_path / "long.wav"
     sf.write(path, long, rate)
-    enc = make_encoder("audio", window_s=2.0)
+    enc = make_encoder("audio", "signal", window_s=2.0)
     x = encode_values(enc, [str(path)]).x
     assert x.shape == (1, enc.dim) and torch.isfinite(x).all()
     pieces, owner = enc._windows([enc.load(str(path))])

@@ -26,7 +26,7 @@ CASES = {
     ("vector", "raw"): (lambda ctx: make_encoder("vector"), lambda ctx: ["1 2 3 4", [0.5] * 4, "4,3,2,1"]),
     ("image", "efficientnet-lite0"): (lambda ctx: make_encoder("image"), _digits),
     ("image", "pixels"): (lambda ctx: make_encoder("image", "pixels"), _digits),
-    ("audio", "default"): (lambda ctx: make_encoder("audio"), _clips),
+    ("audio", "signal"): (lambda ctx: make_encoder("audio", "signal"), _clips),
     ("audio", "speech"): (lambda ctx: make_encoder("audio", "speech"), _clips),
     ("text", "minilm"): (lambda ctx: make_encoder("text"), lambda ctx: ["zero", "a spoken digit", "nine"]),
     ("text", HF_FOLDER_NAME): (lambda ctx: make_encoder("text", str(ctx["tiny_models"]["bert"])),
@@ -71,7 +71,7 @@ def test_encoder_contract(key, ctx):
 
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-@pytest.mark.parametrize("key", [("image", "efficientnet-lite0"), ("audio", "default"), ("text", "minilm")],
+@pytest.mark.parametrize("key", [("image", "efficientnet-lite0"), ("audio", "signal"), ("text", "minilm")],
                          ids=lambda k: f"{k[0]}-{k[1]}")
 def test_cuda_matches_cpu(key, ctx):
     build, examples = CASES[key]

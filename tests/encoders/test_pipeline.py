@@ -85,7 +85,7 @@ def test_cache_hits_and_reencodes_only_the_changed_file(clips, tmp_path, fsdd_wa
     changed = [i for i in range(6) if not torch.equal(first.x[i], third.x[i])]
     assert changed == [2]
 
-    other = CountingEncoder(make_encoder("audio", segments=4))  # other settings, other identity
+    other = CountingEncoder(make_encoder("audio", "signal", segments=4))  # other settings, other identity
     encode_values(other, values, cache=FeatureCache(tmp_path / "cache"))
     assert other.encoded == 6
 
