@@ -5,13 +5,17 @@ estimate below counts the activations one full-batch step keeps for its backward
 features themselves are needed in both modes and are not counted):
 
     bytes = 4 * channels * N * (slots + 8 + 15 * layers)          node activations
+          + 16 * channels * layers * sum_et N_dst(et)               per message edge type: its aggregate,
+                                                                   projection and their gradients
           + E_mp * (48 + 32 * layers * a)                          per message edge (CSR, messages)
           + 12 * B * (N_src + N_dst)  per relation group           1-N logits, both directions
 
 with N all nodes, slots the most feature slots of any type plus one, E_mp the message edges
 (training edges and their reverses), a = 2 * heads for HGT's attention and 1 otherwise, B the
 batch size. The constants come from measured peaks of one step on synthetic graphs (100k-300k
-nodes, 1M edges, SAGE / HGT, BCE / 1-N; docs/design.md), rounded up. "auto" picks full-batch when the
+nodes, 1M edges, SAGE / HGT, BCE / 1-N; docs/design.md), rounded up; the per-edge-type term from
+a 250-relation graph whose step took 14.8 GB (`benchmarks/memory_estimate.py` checks every term
+against measured peaks: within 1.5x on the shared sets and that graph). "auto" picks full-batch when the
 estimate fits the budget: `memory_budget_gb`, else half of the available RAM on CPU
 (MemAvailable: other processes share the machine) or 80 % of the free CUDA memory.
 """
@@ -21,6 +25,7 @@ import os
 
 import torch
 
+from mmgraph.data.naming import reverse_edge_type
 from mmgraph.train.config import TrainConfig
 
 __all__ = ["DEFAULT_FANOUT", "resolved_fanouts", "full_batch_bytes", "inference_bytes", "memory_budget_bytes",
@@ -42,13 +47,25 @@ def _sizes(prepared) -> tuple[int, int, int]:
     return nodes, edges, slots
 
 
+def _message_edge_types(prepared) -> list[tuple[tuple[str, str, str], int]]:
+    """(edge type, training edges) of every message-passing type, reverses included."""
+    out = []
+    for et, split in prepared.splits.items():
+        n = int(split.train.numel())
+        if n:
+            out += [(et, n), (reverse_edge_type(et), n)]
+    return out
+
+
 def full_batch_bytes(prepared, config: TrainConfig) -> int:
     """Estimated activation bytes of one full-batch training step (the formula of the module doc)."""
     nodes, edges, slots = _sizes(prepared)
     m = config.model
     attention = 2 * m.heads if m.conv == "hgt" else 1
     total = 4 * m.channels * nodes * (slots + 8 + 15 * m.num_layers)
-    total += edges * (48 + 32 * m.num_layers * attention) if m.num_layers else 0
+    if m.num_layers:
+        total += 16 * m.channels * m.num_layers * sum(prepared.num_nodes[et[2]] for et, _ in _message_edge_types(prepared))
+        total += edges * (48 + 32 * m.num_layers * attention)
     if config.loss == "1-n":
         ends = {(et[0], et[2]) for et in prepared.relations}
         total += sum(12 * config.batch_size * (prepared.num_nodes[s] + prepared.num_nodes[d]) for s, d in ends)
