@@ -57,6 +57,19 @@ class Run:
     def embeddings(self) -> dict[str, Tensor]:
         return torch.load(self.run_dir / "embeddings.pt", map_location="cpu", weights_only=True)
 
+    def score(self, *, source: tuple[str, str], relation: str, target: tuple[str, str], drop_edges=()) -> float:
+        """The pair's score with `drop_edges` removed (`mmgraph.eval.explain.score_pair`)."""
+        from mmgraph.eval.explain import score_pair
+
+        return score_pair(self.model, self.prepared(), source, relation, target, drop_edges=drop_edges)
+
+    def explain(self, *, source: tuple[str, str], relation: str, target: tuple[str, str] | None = None,
+                k: int = 5) -> dict:
+        """The `explain --json` dict of a pair (`mmgraph.eval.explain.explain_pair`)."""
+        from mmgraph.eval.explain import explain_pair
+
+        return explain_pair(self.model, self.prepared(), source, relation, target, k=k)
+
 
 def load_run(run_dir: str | Path) -> Run:
     run_dir = Path(run_dir)
