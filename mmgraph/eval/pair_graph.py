@@ -32,12 +32,15 @@ __all__ = ["PairGraph", "Field"]
 
 @dataclass
 class Field:
-    """Rows per type (global), the field's message edges `(type, [2, E] local, base edge ids [E])`,
-    and the base edge ids of the field (the candidates for evidence)."""
+    """The nodes within L hops (`rows`: global rows per type; `local`: global row -> field row, -1
+    outside); per GNN layer, the field rows it reads (`layer_rows`, the nodes within L - l hops)
+    and its message edges `(type, [2, E] numbered in those rows, base edge ids [E])` (those into
+    the nodes within L - l - 1 hops); and the base edge ids of the field (`candidates`)."""
 
     rows: dict[str, Tensor]
-    local: dict[str, Tensor]           # global row -> field row (-1 outside)
-    edges: list[tuple[EdgeType, Tensor, Tensor]]
+    local: dict[str, Tensor]
+    layer_rows: list[dict[str, Tensor]]
+    layer_edges: list[list[tuple[EdgeType, Tensor, Tensor]]]
     candidates: Tensor
 
 
@@ -194,75 +197,97 @@ class PairGraph:
         reach = {t: torch.zeros(n, dtype=torch.bool) for t, n in self.num_nodes.items()}
         for t, r in ends:
             reach[t][r] = True
-        inner = {t: torch.zeros_like(v) for t, v in reach.items()}
-        for step in range(layers):
-            if step == layers - 1:
-                inner = {t: v.clone() for t, v in reach.items()}
-            grown = {t: v.clone() for t, v in reach.items()}
+        levels = [reach]  # levels[i]: the nodes within i hops (against the message direction)
+        for _ in range(layers):
+            grown = {t: v.clone() for t, v in levels[-1].items()}
             for mt, ei, _ in msg:
-                grown[mt[0]][ei[0][reach[mt[2]][ei[1]]]] = True
-            reach = grown
-        rows = {t: v.nonzero().view(-1) for t, v in reach.items()}
-        local = {}
-        for t, r in rows.items():
-            local[t] = torch.full((self.num_nodes[t],), -1, dtype=torch.long)
-            local[t][r] = torch.arange(r.numel())
-        edges, candidates = [], []
-        for mt, ei, ids in msg:
-            into = inner[mt[2]][ei[1]] if layers else torch.zeros(ei.size(1), dtype=torch.bool)
-            edges.append((mt, torch.stack([local[mt[0]][ei[0, into]], local[mt[2]][ei[1, into]]]), ids[into]))
-            candidates.append(ids[into])
-        cand = torch.cat(candidates).unique() if candidates else torch.zeros(0, dtype=torch.long)
-        return Field(rows=rows, local=local, edges=edges, candidates=cand)
+                grown[mt[0]][ei[0][levels[-1][mt[2]][ei[1]]]] = True
+            levels.append(grown)
+        rows = {t: v.nonzero().view(-1) for t, v in levels[-1].items()}
+        local = {t: _positions(r, self.num_nodes[t]) for t, r in rows.items()}
+        layer_rows, layer_edges = [], []
+        for layer in range(layers):
+            inputs, outputs = levels[layers - layer], levels[layers - layer - 1]
+            pos = {t: _positions(v.nonzero().view(-1), v.numel()) for t, v in inputs.items()}
+            layer_rows.append({t: local[t][v.nonzero().view(-1)] for t, v in inputs.items()})
+            edges = []
+            for mt, ei, ids in msg:
+                into = outputs[mt[2]][ei[1]]
+                edges.append((mt, torch.stack([pos[mt[0]][ei[0, into]], pos[mt[2]][ei[1, into]]]), ids[into]))
+            layer_edges.append(edges)
+        # the first layer reads the most edges: every later layer's are among them
+        cand = torch.cat([ids for _, _, ids in layer_edges[0]]).unique() if layers else torch.zeros(0, dtype=torch.long)
+        return Field(rows=rows, local=local, layer_rows=layer_rows, layer_edges=layer_edges, candidates=cand)
 
     @torch.no_grad()
     def field_scores(self, field: Field, et: EdgeType, src: Node, dst: Node, drops: list[Tensor], *,
                      batch: int = 32) -> Tensor:
         """Scores `[len(drops)]` of the pair with each set of base edge ids removed: `batch`
         copies of the field per forward pass, one set of removals per copy."""
-        model = self.model
         x = {t: {f: v[field.rows[t]] for f, v in fs.items()} for t, fs in self.x.items()}
         m = {t: {f: v[field.rows[t]] for f, v in fs.items()} for t, fs in self.mask.items()}
         n_id = {t: (self.n_id[t] if self.n_id is not None else torch.arange(self.num_nodes[t]))[r]
                 for t, r in field.rows.items()}
-        h0 = model.encode_nodes(_to(x, self.device), _to(m, self.device), _to(n_id, self.device))
-        sizes = {t: r.numel() for t, r in field.rows.items()}
-        ends = {}
-        for end, (t, r) in (("src", src), ("dst", dst)):
-            ends[end] = (t, int(field.local[t][r]), self.is_item((t, r)))
+        h0 = self.model.encode_nodes(_to(x, self.device), _to(m, self.device), _to(n_id, self.device))
+        ends = [(t, int(field.local[t][r])) for t, r in (src, dst)]
+        views = [self.is_item(src), self.is_item(dst)]
         out = []
         for start in range(0, len(drops), batch):
             chunk = drops[start:start + batch]
-            views = {}
-            for item_view in {ends["src"][2], ends["dst"][2]}:
+            z = {}
+            for item_view in set(views):
                 sets = chunk if item_view else [torch.cat([d, self.new_edges]) for d in chunk]
-                views[item_view] = self._copies(h0, field, sets, sizes)
-            b = torch.arange(len(chunk))
-            zs = views[ends["src"][2]][et[0]][b * sizes[et[0]] + ends["src"][1]]
-            zd = views[ends["dst"][2]][et[2]][b * sizes[et[2]] + ends["dst"][1]]
-            out.append(model.score(et, zs, zd).float().cpu())
+                z[item_view] = self._copies(h0, field, sets, ends)
+            out.append(self.model.score(et, z[views[0]][0], z[views[1]][1]).float().cpu())
         return torch.cat(out) if out else torch.zeros(0)
 
-    def _copies(self, h0: dict[str, Tensor], field: Field, sets: list[Tensor], sizes: dict[str, int]
-                ) -> dict[str, Tensor]:
-        """Embeddings of `len(sets)` disjoint copies of the field, copy i without the edges `sets[i]`."""
+    def _copies(self, h0: dict[str, Tensor], field: Field, sets: list[Tensor], ends: list[tuple[str, int]]
+                ) -> list[Tensor]:
+        """Embeddings `[len(sets), d]` of each end (field rows) in disjoint copies of the field,
+        copy i without the edges `sets[i]`. Layer l runs on the nodes within L - l hops only."""
+        from mmgraph.nn.conv._utils import prepare_adjacency
+
         n = len(sets)
-        h = {t: v.repeat(n, 1) for t, v in h0.items()}
         width = max(1, max(d.numel() for d in sets))
         dropped = torch.full((n, width), -1, dtype=torch.long)  # the sets, padded with an id no edge has
         for i, d in enumerate(sets):
             dropped[i, :d.numel()] = d
         copy = torch.arange(n)[:, None]
-        edges = {}
-        for mt, ei, ids in field.edges:
-            keep = ~(ids[None, :, None] == dropped[:, None, :]).any(-1)            # [n, E]
-            src = ei[0][None, :] + copy * sizes[mt[0]]
-            dst = ei[1][None, :] + copy * sizes[mt[2]]
-            edges[mt] = torch.stack([src[keep], dst[keep]]).to(self.device)
-        if self.model.gnn is not None:
-            h = self.model.gnn(h, edges)
-        z, _ = self.model.readout(h)
-        return z
+        h, rows = h0, {t: torch.arange(v.size(0)) for t, v in h0.items()}  # h: copies of the nodes `rows`
+        tiled = False
+        gnn = self.model.gnn
+        for layer, (layer_rows, layer_edges) in enumerate(zip(field.layer_rows, field.layer_edges)):
+            x = {t: h[t][_gather(rows[t], r, copy if tiled else copy[:1], n)] for t, r in layer_rows.items()}
+            if not tiled:
+                x = {t: v.repeat(n, 1) for t, v in x.items()}
+            sizes = {t: r.numel() for t, r in layer_rows.items()}
+            edges = {}
+            for mt, ei, ids in layer_edges:
+                keep = ~(ids[None, :, None] == dropped[:, None, :]).any(-1)  # [n, E]
+                src = ei[0][None, :] + copy * sizes[mt[0]]
+                dst = ei[1][None, :] + copy * sizes[mt[2]]
+                edges[mt] = torch.stack([src[keep], dst[keep]]).to(self.device)
+            h = gnn.forward_layer(layer, x, prepare_adjacency(x, edges, gnn.node_types, gnn.edge_types))
+            rows, tiled = layer_rows, True
+        out = []
+        for t, r in ends:
+            picked = h[t][_gather(rows[t], torch.tensor([r]), copy if tiled else copy[:1], n)]
+            picked = picked if tiled else picked.repeat(n, 1)
+            out.append(self.model.readout({t: picked})[0][t])
+        return out
+
+
+def _positions(rows: Tensor, size: int) -> Tensor:
+    """`[size]`: the position of each row in `rows`, -1 for the others."""
+    pos = torch.full((size,), -1, dtype=torch.long)
+    pos[rows] = torch.arange(rows.numel())
+    return pos
+
+
+def _gather(have: Tensor, want: Tensor, copy: Tensor, n: int) -> Tensor:
+    """Indices into copies of the rows `have` (copy-major) that pick the rows `want` of each copy."""
+    pos = _positions(have, int(have.max()) + 1 if have.numel() else 0)[want] if want.numel() else want
+    return (copy * have.numel() + pos[None, :]).reshape(-1)
 
 
 def _to(value, device: torch.device):
