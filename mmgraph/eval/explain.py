@@ -111,11 +111,6 @@ def rank_field_edges(graph: PairGraph, et: EdgeType, src: Node, dst: Node, score
     return [(int(field.candidates[i]), float(effects[i])) for i in order if effects[i] > 0]
 
 
-def field_edge_ids(graph: PairGraph, src: Node, dst: Node) -> torch.Tensor:
-    """Base edge ids of the pair's receptive field (what `evidence` chooses from)."""
-    return graph.field([src, dst]).candidates
-
-
 @torch.no_grad()
 def similar_links(graph: PairGraph, et: EdgeType, src: Node, dst: Node, *, k: int) -> list[dict]:
     """The `k` training links of `et` whose ends are nearest the pair's: mean of the two cosines."""
@@ -157,13 +152,15 @@ def _pair(graph: PairGraph, source: tuple[str, str], relation: str, target: tupl
 def top_partner(graph: PairGraph, et: EdgeType, side: str, node: Node) -> int:
     """The row of the node's top prediction (known training links left out, as in `predict`)."""
     z_train = graph.embed(drop=graph.new_edges)
-    z_query = (graph.embed() if graph.is_item(node) else z_train)[node[0]][node[1]][None]
+    z_query = (graph.embed() if graph.is_item(node) else z_train)[node[0]][node[1]][None].to(graph.device)
     train = graph.prepared.split_edges_of(et, "train")
     if side == "tail":
-        scores = graph.model.score_tails(et, z_query, z_train[et[2]][:graph.n_old[et[2]]])[0].float()
+        candidates = z_train[et[2]][:graph.n_old[et[2]]].to(graph.device)
+        scores = graph.model.score_tails(et, z_query, candidates)[0].float().cpu()
         known = train[1][train[0] == node[1]] if not graph.is_item(node) else train[1][:0]
     else:
-        scores = graph.model.score_heads(et, z_train[et[0]][:graph.n_old[et[0]]], z_query)[0].float()
+        candidates = z_train[et[0]][:graph.n_old[et[0]]].to(graph.device)
+        scores = graph.model.score_heads(et, candidates, z_query)[0].float().cpu()
         known = train[0][train[1] == node[1]] if not graph.is_item(node) else train[0][:0]
     scores[known] = float("-inf")
     if not torch.isfinite(scores).any():

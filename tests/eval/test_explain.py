@@ -124,3 +124,34 @@ def test_bad_ids_and_relations_are_input_errors_naming_them(run, prepared, kwarg
     with pytest.raises(InputError, match=named.replace("(", r"\(")):
         score_pair(run.model, prepared, args["source"], args["relation"], args["target"],
                    drop_edges=args.get("drop_edges", ()))
+
+
+def test_whole_graph_fallback_gives_the_same_evidence(run, prepared, monkeypatch):
+    import mmgraph.eval.explain as explain
+
+    pair = (("query", "q15"), "in", ("group", "g3"))
+    exact = explain_pair(run.model, prepared, *pair, k=3)["evidence"]
+    monkeypatch.setattr(explain, "_FIELD_TOLERANCE", -1.0)  # as if the field missed the whole graph's score
+    fallback = explain_pair(run.model, prepared, *pair, k=3)["evidence"]
+    assert [(e["source"], e["target"]) for e in fallback] == [(e["source"], e["target"]) for e in exact]
+    assert [e["effect"] for e in fallback] == pytest.approx([e["effect"] for e in exact], abs=1e-6)
+
+
+@pytest.mark.parametrize("conv", ["gcn", "hgt", "rgcn", "compgcn"])
+def test_every_conv_two_layers(conv, run, tmp_path):
+    """Other convs, two layers: the one carrying edge still comes first; the field is still exact."""
+    (tmp_path / "cfg.yaml").write_text(TRAIN_YAML.replace("num_layers: 1", f"num_layers: 2, conv: {conv}")
+                                       .replace("epochs: 60", "epochs: 30"))
+    config = TrainConfig.from_yaml(tmp_path / "cfg.yaml")
+    train_run(run.graph_dir, tmp_path / "run", config, device=torch.device("cpu"))
+    other = load_run(tmp_path / "run")
+    prepared = other.prepared()
+    result = explain_pair(other.model, prepared, ("query", "q5"), "in", ("group", "g1"), k=2)
+    top = result["evidence"][0]
+    assert (top["source"], top["target"]) == ("q5", "a5")
+    graph = PairGraph(other.model, prepared)
+    et, src, dst = ("query", "in", "group"), ("query", graph.row("query", "q5")), ("group", graph.row("group", "g1"))
+    field = graph.field([src, dst])
+    picks = [field.candidates[:1], field.candidates[-3:]]
+    assert graph.field_scores(field, et, src, dst, picks).tolist() == pytest.approx(
+        [graph.pair_score(et, src, dst, drop=p) for p in picks], abs=1e-4)
