@@ -84,12 +84,16 @@ def modality_effects(graph: PairGraph, et: EdgeType, src: Node, dst: Node, score
 
 def evidence(graph: PairGraph, et: EdgeType, src: Node, dst: Node, score: float, *, k: int) -> list[dict]:
     """The `k` field edges whose removal lowers the score most (only those that lower it), best first."""
-    ranked = rank_field_edges(graph, et, src, dst, score)
+    named = []  # (SRC|REL|DST, SRC_ID, DST_ID), once each: parallel copies of an edge go together
+    for edge_id, _ in rank_field_edges(graph, et, src, dst, score):
+        if graph.describe(edge_id) not in named:
+            named.append(graph.describe(edge_id))
+        if len(named) == k:
+            break
     out = []
-    for edge_id, _ in ranked[:k]:
-        measured = score - graph.pair_score(et, src, dst, drop=torch.tensor([edge_id]))
+    for key, s, d in named:  # measured as `score_pair(drop_edges=[(key, s, d)])` measures it
+        measured = score - graph.pair_score(et, src, dst, drop=graph.edge_ids([(key, s, d)]))
         if measured > 0:
-            key, s, d = graph.describe(edge_id)
             out.append({"edge": key, "source": s, "target": d, "effect": measured})
     return sorted(out, key=lambda e: -e["effect"])
 

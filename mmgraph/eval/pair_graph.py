@@ -114,7 +114,7 @@ class PairGraph:
 
     def describe(self, edge_id: int) -> tuple[str, str, str]:
         """`(SRC|REL|DST, SRC_ID, DST_ID)` of a base edge id."""
-        et = max((t for t in self.types if self.offset[t] <= edge_id), key=lambda t: self.offset[t])
+        et = next(t for t in self.types if self.offset[t] <= edge_id < self.offset[t] + self.base[t].size(1))
         s, d = self.base[et][:, edge_id - self.offset[et]].tolist()
         return edge_key(et), self.ids[et[0]][s], self.ids[et[2]][d]
 
