@@ -183,4 +183,9 @@ def _split(node, what: str) -> tuple[str, str]:
 
 
 def _on(model, device):
-    return model.to(device).eval() if device is not None else model.eval()
+    """The model in eval mode on `device` ("auto", "cpu", "cuda:0", a torch.device; None: where it is)."""
+    if device is None:
+        return model.eval()
+    from mmgraph.utils import resolve_device
+
+    return model.to(resolve_device(device)).eval()

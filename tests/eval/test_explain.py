@@ -155,3 +155,11 @@ def test_every_conv_two_layers(conv, run, tmp_path):
     picks = [field.candidates[:1], field.candidates[-3:]]
     assert graph.field_scores(field, et, src, dst, picks).tolist() == pytest.approx(
         [graph.pair_score(et, src, dst, drop=p) for p in picks], abs=1e-4)
+
+
+def test_device_may_be_named(run, prepared):
+    want = score_pair(run.model, prepared, ("query", "q5"), "in", ("group", "g1"))
+    for device in ("cpu", "auto", torch.device("cpu")):
+        assert score_pair(run.model.cpu(), prepared, ("query", "q5"), "in", ("group", "g1"),
+                          device=device) == pytest.approx(want, abs=1e-5)
+    run.model.cpu()
