@@ -110,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     from mmgraph.cli.interop import add_parsers as add_interop_parsers
 
     add_interop_parsers(sub, _common)
+    from mmgraph.cli.explain_cmd import add_parser as add_explain_parser
+
+    add_explain_parser(sub, _common)
     return parser
 
 
@@ -129,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     from mmgraph.cli import commands
 
     try:
-        return int(getattr(commands, f"cmd_{args.command}")(args) or 0)
+        handler = getattr(args, "handler", None) or getattr(commands, f"cmd_{args.command}")
+        return int(handler(args) or 0)
     except InputError as e:
         print(f"mmgraph: error: {e}", file=sys.stderr)
         return 2

@@ -18,13 +18,14 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mmgraph.data.knn import knn_records
-from mmgraph.data.naming import knn_feature, reverse_edge_type
+from mmgraph.data.naming import knn_feature
+from mmgraph.train.message_passing import message_passing_edges
 
 log = logging.getLogger("mmgraph")
 
 EdgeType = tuple[str, str, str]
 
-__all__ = ["derived_relations", "neighbour_count", "attach_neighbours", "embed_in_graph"]
+__all__ = ["derived_relations", "neighbour_count", "attach_neighbours", "embed_in_graph", "join_items"]
 
 
 def derived_relations(model, node_type: str, features: dict) -> list[tuple[EdgeType, str]]:
@@ -73,8 +74,7 @@ def embed_in_graph(run, node_type: str, x: dict[str, Tensor], mask: dict[str, Te
     """Embeddings `[count, d]` of new items joined to the graph by their kNN edges; None when the
     model has no kNN relation for `node_type` or the run's graph is gone (`run.has_graph()`) (callers then use
     the edge-less `embed_new_nodes`)."""
-    relations = derived_relations(run.model, node_type, x)
-    if not relations:
+    if not derived_relations(run.model, node_type, x):
         return None
     if not run.has_graph():
         log.warning("%s: graph folder not found; new items are embedded from their features alone",
@@ -82,25 +82,37 @@ def embed_in_graph(run, node_type: str, x: dict[str, Tensor], mask: dict[str, Te
         return None
     device = device or torch.device("cpu")
     prepared = run.prepared()
+    x_dict, mask_dict, base, n_id = join_items(run.model, prepared, node_type, x, mask, count)
+    edges = message_passing_edges(base, {et: None for et in base}, add_reverse=True)
+    model = run.model.to(device).eval()
+    z, _ = model.embed({t: {n: v.to(device) for n, v in f.items()} for t, f in x_dict.items()},
+                       {t: {n: v.to(device) for n, v in f.items()} for t, f in mask_dict.items()},
+                       {et: ei.to(device) for et, ei in edges.items()},
+                       n_id_dict={t: v.to(device) for t, v in n_id.items()})
+    return z[node_type][prepared.num_nodes[node_type]:].cpu()
+
+
+def join_items(model, prepared, node_type: str, x: dict[str, Tensor], mask: dict[str, Tensor], count: int
+               ) -> tuple[dict, dict, dict[EdgeType, Tensor], dict[str, Tensor]]:
+    """The training graph with `count` new items of `node_type` appended (rows from `num_nodes`).
+
+    Returns `(x_dict, mask_dict, base_edges, n_id)`: features with the items' rows added, the
+    message edges without reverse types (`{et: [2, E]}`: training edges, plus each item's kNN
+    edges on the relations of `derived_relations`), and node ids (-1 for the items: no learned
+    row). `message_passing_edges(base_edges, ..., add_reverse=True)` gives what the GNN reads.
+    """
     n_old = prepared.num_nodes[node_type]
     x_dict = {t: dict(f) for t, f in prepared.x_dict.items()}
     mask_dict = {t: dict(f) for t, f in prepared.mask_dict.items()}
     for name in x_dict[node_type]:
         x_dict[node_type][name] = torch.cat([x_dict[node_type][name], x[name].to(x_dict[node_type][name].dtype)])
         mask_dict[node_type][name] = torch.cat([mask_dict[node_type][name], mask[name].bool()])
-    edges = dict(prepared.message_edges())
-    for et, name in relations:
+    base = {et: prepared.edge_index[et][:, s.train] for et, s in prepared.splits.items()}
+    for et, name in derived_relations(model, node_type, x):
         k = neighbour_count(prepared.graph, et, prepared.edge_index[et])
         new = attach_neighbours(x[name], mask[name], prepared.x_dict[node_type][name],
                                 prepared.mask_dict[node_type][name], k, offset=n_old)
-        edges[et] = torch.cat([edges[et], new], dim=1)
-        rev = reverse_edge_type(et)
-        if rev in edges:
-            edges[rev] = torch.cat([edges[rev], new.flip(0)], dim=1)
-    n_id = {t: torch.arange(n, device=device) for t, n in prepared.num_nodes.items()}
-    n_id[node_type] = torch.cat([n_id[node_type], torch.full((count,), -1, device=device)])
-    model = run.model.to(device).eval()
-    z, _ = model.embed({t: {n: v.to(device) for n, v in f.items()} for t, f in x_dict.items()},
-                       {t: {n: v.to(device) for n, v in f.items()} for t, f in mask_dict.items()},
-                       {et: ei.to(device) for et, ei in edges.items()}, n_id_dict=n_id)
-    return z[node_type][n_old:].cpu()
+        base[et] = torch.cat([base[et], new], dim=1)
+    n_id = {t: torch.arange(n) for t, n in prepared.num_nodes.items()}
+    n_id[node_type] = torch.cat([n_id[node_type], torch.full((count,), -1)])
+    return x_dict, mask_dict, base, n_id

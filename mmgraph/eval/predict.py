@@ -1,6 +1,7 @@
 """Top-k links for a known node, or for brand-new items encoded with the run's own encoders."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -14,7 +15,12 @@ EdgeType = tuple[str, str, str]
 
 def resolve_relation(run, name: str, node_type: str) -> tuple[EdgeType, str]:
     """The trained relation called `name` that `node_type` takes part in, and the side it is on."""
-    relations = [tuple(r) for r in run.extra["relations"]]
+    return resolve_relation_in(run.extra["relations"], name, node_type)
+
+
+def resolve_relation_in(relations, name: str, node_type: str) -> tuple[EdgeType, str]:
+    """`resolve_relation` over a list of scored relations: "tail" when `node_type` is the source."""
+    relations = [tuple(r) for r in relations]
     hits = [et for et in relations if name in (et[1], edge_key(et))]
     if not hits:
         raise InputError(f"--relation: {name!r} is not a trained relation "
@@ -83,6 +89,33 @@ def predict_items(run, table: str | Path, node_type: str, relation: str, k: int 
     nearest neighbours (`mmgraph.eval.cold_start.embed_in_graph`); otherwise (or with
     `join_graph=False`) it has no edges.
     """
+    if node_type not in run.extra["ids"]:
+        raise InputError(f"--type: unknown node type {node_type!r} (types: {sorted(run.extra['ids'])})")
+    et, side = resolve_relation(run, relation, node_type)
+    items = encode_items(run, table, node_type)
+    item_ids, x, mask = items.ids, items.x, items.mask
+    from mmgraph.eval.cold_start import embed_in_graph
+
+    z_new = embed_in_graph(run, node_type, x, mask, len(item_ids), device=device) if join_graph else None
+    if z_new is None:  # no kNN relation to join the graph by: features alone
+        z_new = embed_new_nodes(run.model, node_type, x, mask, len(item_ids), device=device)
+    run.model.cpu()
+    top = _top_k(run, et, side, z_new, run.embeddings(), k)
+    return _result(et, item_ids, top)
+
+
+@dataclass
+class NewItems:
+    """Brand-new nodes of one type, encoded with a run's encoders: `x {feature: [n, d]}`, `mask {feature: [n]}`."""
+
+    node_type: str
+    ids: list[str]
+    x: dict[str, Tensor]
+    mask: dict[str, Tensor]
+
+
+def encode_items(run, table: str | Path, node_type: str) -> NewItems:
+    """The rows of TABLE (the node type's id and feature columns) encoded as the run's features."""
     from mmgraph.data.features import feature_values
     from mmgraph.data.manifest import FeatureSpec
     from mmgraph.data.tables import read_table
@@ -90,7 +123,6 @@ def predict_items(run, table: str | Path, node_type: str, relation: str, k: int 
 
     if node_type not in run.extra["ids"]:
         raise InputError(f"--type: unknown node type {node_type!r} (types: {sorted(run.extra['ids'])})")
-    et, side = resolve_relation(run, relation, node_type)
     table = read_table(Path(table))
     source = run.extra["source"].get(node_type) or {}
     item_ids = [str(v) for v in table.column(source.get("id"), field=f"id column of node type {node_type!r}")]
@@ -109,14 +141,7 @@ def predict_items(run, table: str | Path, node_type: str, relation: str, k: int 
             raise InputError(f"{e.value}: cannot decode ({e.reason}); table {table.path}, row {e.row_index + 1}, "
                              f"feature {name}") from e
         x[name], mask[name] = encoded.x, encoded.mask
-    from mmgraph.eval.cold_start import embed_in_graph
-
-    z_new = embed_in_graph(run, node_type, x, mask, len(item_ids), device=device) if join_graph else None
-    if z_new is None:  # no kNN relation to join the graph by: features alone
-        z_new = embed_new_nodes(run.model, node_type, x, mask, len(item_ids), device=device)
-    run.model.cpu()
-    top = _top_k(run, et, side, z_new, run.embeddings(), k)
-    return _result(et, item_ids, top)
+    return NewItems(node_type, item_ids, x, mask)
 
 
 @torch.no_grad()

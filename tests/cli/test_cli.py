@@ -121,3 +121,18 @@ def test_unexpected_failure_exits_1(run_dir, monkeypatch, capsys):
     monkeypatch.setattr(mmgraph.train.run, "load_run", boom)
     assert main(["evaluate", str(run_dir)]) == 1
     assert "disk on fire" in capsys.readouterr().err
+
+
+def test_explain_on_the_demo_graph_matches_predict_within_seconds(run_dir, capsys):
+    import time
+
+    started = time.perf_counter()
+    assert main(["explain", str(run_dir), "--node", "clip:7_jackson_1", "--relation", "says", "-k", "3", "--json"]) == 0
+    seconds = time.perf_counter() - started
+    out = json.loads(capsys.readouterr().out)
+    assert main(["predict", str(run_dir), "--node", "clip:7_jackson_1", "--relation", "says", "-k", "1", "--json"]) == 0
+    top = json.loads(capsys.readouterr().out)["results"][0]["top"][0]
+    assert (out["target"], out["score"]) == (top["id"], pytest.approx(top["score"], abs=1e-5))
+    assert [m["feature"] for m in out["modalities"]] == ["sound", "name"]
+    assert out["evidence"] and all(e["effect"] > 0 for e in out["evidence"])
+    assert seconds < 30  # a few seconds on a 2-core CPU; generous for a busy test machine
