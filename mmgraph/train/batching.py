@@ -12,7 +12,7 @@ features themselves are needed in both modes and are not counted):
 
 with N all nodes, slots the most feature slots of any type plus one, E_mp the message edges
 (training edges and their reverses), a = 2 * heads for HGT's attention and 1 otherwise, B the
-batch size. The constants come from measured peaks of one step on synthetic graphs (100k-300k
+batch size (or the group's supervised edges, when fewer). The constants come from measured peaks of one step on synthetic graphs (100k-300k
 nodes, 1M edges, SAGE / HGT, BCE / 1-N; docs/design.md), rounded up; the per-edge-type term from
 a 250-relation graph whose step took 14.8 GB (`benchmarks/memory_estimate.py` checks every term
 against measured peaks: within 1.5x on the shared sets and that graph). "auto" picks full-batch when the
@@ -67,8 +67,14 @@ def full_batch_bytes(prepared, config: TrainConfig) -> int:
         total += 16 * m.channels * m.num_layers * sum(prepared.num_nodes[et[2]] for et, _ in _message_edge_types(prepared))
         total += edges * (48 + 32 * m.num_layers * attention)
     if config.loss == "1-n":
-        ends = {(et[0], et[2]) for et in prepared.relations}
-        total += sum(12 * config.batch_size * (prepared.num_nodes[s] + prepared.num_nodes[d]) for s, d in ends)
+        from mmgraph.train.config import supervision_ratio
+
+        supervised: dict[tuple[str, str], float] = {}
+        for et in prepared.relations:   # a step's batch is never larger than the group's supervised edges
+            ends = (et[0], et[2])
+            supervised[ends] = supervised.get(ends, 0.0) + supervision_ratio(config) * int(prepared.splits[et].train.numel())
+        total += sum(12 * min(config.batch_size, max(1, int(n))) * (prepared.num_nodes[s] + prepared.num_nodes[d])
+                     for (s, d), n in supervised.items())
     return int(total)
 
 
