@@ -94,21 +94,7 @@ class TestConvEContract(_ScorerContract):
         return ConvEScorer(DIM, filters=4)
 
 
-class TestConvETailsContract(TestConvEContract):
-    """Gradients reach the convolution and the projection through the 1-N path too."""
-
-    def make_inputs(self):
-        h, r, _ = super().make_inputs()
-        return h, r, torch.randn(7, DIM)
-
-    def call(self, module, inputs):
-        return module.score_tails(*inputs)
-
-    def expected_shapes(self, inputs):
-        return (5, 7)
-
-
-class TestMLPTailsContract(TestMLPContract):
+class _TailsPath:
     """The 1-N path is a contract of its own: gradients must reach the weights through it too."""
 
     def make_inputs(self):
@@ -120,6 +106,14 @@ class TestMLPTailsContract(TestMLPContract):
 
     def expected_shapes(self, inputs):
         return (5, 7)
+
+
+class TestConvETailsContract(_TailsPath, TestConvEContract):
+    """Gradients reach the convolution and the projection through score_tails."""
+
+
+class TestMLPTailsContract(_TailsPath, TestMLPContract):
+    """Gradients reach the MLP's weights through score_tails."""
 
 
 @pytest.fixture(params=[False, True], ids=["one-chunk", "tiny-chunks"])
