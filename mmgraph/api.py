@@ -206,9 +206,9 @@ def train_config(config: ConfigLike = None, *, relations: list[str] | str | None
     given = _settings_dict(config)
     if isinstance(config, TrainConfig):
         return checked.to_dict()
-    values = {**given, **{k: v for k, v in changes.items() if v is not None and k != "model"}}
-    if model is not None:
-        values["model"] = {**(given.get("model") or {}), **model}
+    from mmgraph.train.recipe import merge_settings   # the one key-by-key merge (model keys one by one)
+
+    values = merge_settings(given, {k: v for k, v in changes.items() if v is not None})
     if "relations" in values:
         values["relations"] = list(checked.relations)
     return values
