@@ -10,7 +10,7 @@ import torch
 from mmgraph.errors import InputError
 # The demo's settings and dataset live with training (examples and benchmarks use them; they
 # must not import the CLI); imported here for run_demo and for older import paths.
-from mmgraph.train.presets import DEMO_TRAIN, demo_dataset  # noqa: F401
+from mmgraph.train.presets import DEMO_TRAIN, demo_dataset  # noqa: F401  (DEMO_TRAIN: older import paths)
 
 log = logging.getLogger("mmgraph")
 
@@ -20,7 +20,7 @@ def run_demo(out: Path, *, device: torch.device, epochs: int | None = None, forc
     from mmgraph.data.graph import graph_summary
     from mmgraph.data.graph_io import write_graph
     from mmgraph.eval.evaluate import metrics_table
-    from mmgraph.train.config import TrainConfig
+    from mmgraph.train.recipe import resolve_config
     from mmgraph.train.run import load_run, train_run
 
     graph_dir, run_dir = out / "graph", out / "run"
@@ -35,17 +35,16 @@ def run_demo(out: Path, *, device: torch.device, epochs: int | None = None, forc
     print(graph_summary(graph), flush=True)
     print(f"built in {built - started:.1f} s\n", flush=True)
 
-    settings = dict(DEMO_TRAIN)
-    if epochs is not None:
-        settings["epochs"] = epochs
-    config = TrainConfig.from_dict(settings, source="demo settings")
+    # No settings: the demo trains as `mmgraph train` does with no config (the graph's recipe).
+    settings = {} if epochs is None else {"epochs": epochs}
+    config, _ = resolve_config(graph, settings)
     print(f"training a {config.model.num_layers}-layer {config.model.conv.upper()} link predictor "
           f"with a variational embedding and a {config.model.scorer} scorer", flush=True)
     threads = torch.get_num_threads()
     if device.type == "cpu":
         torch.set_num_threads(1)  # an 800-node graph: thread start-up costs more than it saves
     try:
-        metrics = train_run(graph_dir, run_dir, config, device=device, force=True)
+        metrics = train_run(graph_dir, run_dir, settings, device=device, force=True)
     finally:
         torch.set_num_threads(threads)
     trained = time.perf_counter()
