@@ -60,3 +60,26 @@ def test_two_processes_match_one(graph_dir, tmp_path):
         for key in ("mrr", "hits@1"):
             assert abs(ddp[split]["overall"][key] - single[split]["overall"][key]) <= 0.05, (split, key)
     assert single["test"]["overall"]["hits@1"] > 0.5  # it learned something worth comparing
+
+
+def test_no_config_under_torchrun_gets_the_same_recipe_and_quality(tmp_path):
+    """No --config on a knowledge graph (the media recipe is the one above, with a few keys given):
+    every rank resolves the same recipe from the graph, and the result matches one process."""
+    from tiny_graphs import write_tiny_kg
+
+    root = tmp_path / "kg"
+    root.mkdir()
+    graph, report = mmgraph.build_graph(write_tiny_kg(root), return_report=True)
+    graph_dir = write_graph(graph, report, root / "graph")
+    out = tmp_path / "out"
+    out.mkdir()
+    flags = {"epochs": 6}   # short; everything else comes from the recipe
+    single = train_run(graph_dir, out / "single", dict(flags), device=torch.device("cpu"))
+    result = check(torchrun(["train", str(graph_dir), "-o", "ddp", "--epochs", "6", "--device", "cpu"], cwd=out))
+    assert result.stderr.count("recipe: graph:") == 1          # rank 0 says what it chose, once
+    recipe = [line for line in (out / "single" / "config.yaml").read_text().splitlines() if line.startswith("#")]
+    assert recipe and recipe == [line for line in (out / "ddp" / "config.yaml").read_text().splitlines()
+                                 if line.startswith("#")]
+    assert load_run(out / "ddp").extra["train_config"] == load_run(out / "single").extra["train_config"]
+    ddp = json.loads((out / "ddp" / "metrics.json").read_text())
+    assert abs(ddp["test"]["overall"]["mrr"] - single["test"]["overall"]["mrr"]) <= 0.05
