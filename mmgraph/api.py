@@ -113,27 +113,17 @@ class Run(run_files.Run):
               ) -> float:
         """The model's score of one link (source, relation, target), each end a (TYPE, ID), with the
         training edges in `drop_edges` (("SRC|REL|DST", SRC_ID, DST_ID), ...) removed first."""
-        explain = _explain_module("score")
-        return explain.score_pair(self.model, self.prepared(), source, relation, target,
+        from mmgraph.eval.explain import score_pair   # imported on use: the heavier engine
+
+        return score_pair(self.model, self.prepared(), source, relation, target,
                                   drop_edges=drop_edges, device=device)
 
     def explain(self, *, source: tuple[str, str], relation: str, target: tuple[str, str] | None = None,
                 k: int = 5, device: str | torch.device | None = None) -> dict:
         """Why `source` links to `target` (its top prediction when None): the dict `explain --json` prints."""
-        explain = _explain_module("explain")
-        return explain.explain_pair(self.model, self.prepared(), source, relation, target, k=k, device=device)
+        from mmgraph.eval.explain import explain_pair
 
-
-def _explain_module(method: str):
-    # Imported here: the explanation engine is optional to the rest of the API (and heavier).
-    try:
-        from mmgraph.eval import explain
-    except ModuleNotFoundError as e:
-        if e.name not in ("mmgraph.eval.explain", None):
-            raise
-        raise ImportError(f"run.{method}: this installation of mmgraph has no explanation engine "
-                          f"(mmgraph.eval.explain); update mmgraph to use it") from e
-    return explain
+        return explain_pair(self.model, self.prepared(), source, relation, target, k=k, device=device)
 
 
 def _node_key(node: Node) -> str:

@@ -168,12 +168,3 @@ def test_score_and_explain_call_the_explain_engine_with_the_run(run, monkeypatch
     assert args[0] is run.model and args[1] is run.prepared() and args[2:] == (clip, "says", word)
     assert kw == {"drop_edges": drop, "device": None}
     assert args2[2:] == (clip, "says", None) and kw2 == {"k": 3, "device": None}
-
-
-def test_score_without_the_explain_engine_is_a_clear_error(run, monkeypatch):
-    import mmgraph.eval
-
-    monkeypatch.setitem(sys.modules, "mmgraph.eval.explain", None)  # as if the module were absent
-    monkeypatch.delattr(mmgraph.eval, "explain", raising=False)
-    with pytest.raises(ImportError, match=r"run\.score: .*mmgraph\.eval\.explain"):
-        run.score(source=("clip", "0_george_0"), relation="says", target=("word", "zero"))
