@@ -6,7 +6,7 @@ import importlib.util
 import pytest
 import torch
 
-from mmgraph.encoders import encode_values, make_encoder
+from mmgraph.encoders import BadItemError, encode_values, make_encoder
 from mmgraph.errors import InputError
 
 HAS_ONNX = importlib.util.find_spec("onnx") is not None
@@ -54,3 +54,14 @@ def test_exported_onnxruntime_forward_matches_torch(encoder, digit_pngs, tmp_pat
     assert encoder.session() is not None and list((tmp_path / "onnx").glob("*.onnx"))
     ours = encode_values(encoder, paths, batch_size=4).x
     assert (ours - torch_features(encoder, paths, monkeypatch)).abs().max() < 1e-4
+
+
+def test_a_bad_file_decoded_in_a_worker_thread_names_its_file_and_row(encoder, digit_pngs, tmp_path):
+    bad = tmp_path / "not_an_image.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    paths = [str(p) for p in digit_pngs[:4]] + [str(bad)]
+    with pytest.raises(BadItemError, match=r"row 5: cannot decode .*not_an_image.png") as info:
+        encode_values(encoder, paths, batch_size=2, num_workers=2)
+    assert info.value.row_index == 4
+    feat = encode_values(encoder, paths, batch_size=2, num_workers=2, skip_bad=True)
+    assert feat.mask.tolist() == [True] * 4 + [False] and feat.bad[0][:2] == (4, str(bad))
