@@ -232,7 +232,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--only", choices=["audio", "speech", "image", "text"], default=None)
-    parser.add_argument("--sweep", action="store_true", help="with --only image: time the forward by chunk size")
+    parser.add_argument("--sweep", action="store_true",
+                        help="with --only image: time the forward by chunk size")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--audio-accuracy", action="store_true",
                         help="only measure the audio embedding's digit accuracy on FSDD (scikit-learn)")

@@ -154,7 +154,8 @@ def _lite0_session(backend: str, folder: str, threads: int, fingerprint: str):
     """The onnxruntime session for the CPU forward, or None (torch runs it); once per setting."""
     from mmgraph.encoders.onnx_forward import onnx_session
 
-    return onnx_session("efficientnet-lite0", fingerprint, lambda: _PooledFeatures(_efficientnet_lite0("cpu")),
+    return onnx_session("efficientnet-lite0", fingerprint,
+                        lambda: _PooledFeatures(_efficientnet_lite0("cpu")),
                         torch.zeros(1, 3, EfficientNetLite0Encoder.CROP, EfficientNetLite0Encoder.CROP))
 
 
@@ -210,7 +211,8 @@ class EfficientNetLite0Encoder(Encoder):
             return None
         from mmgraph.encoders.onnx_forward import forward_backend, onnx_folder
 
-        return _lite0_session(forward_backend(), str(onnx_folder()), torch.get_num_threads(), self.fingerprint())
+        return _lite0_session(forward_backend(), str(onnx_folder()), torch.get_num_threads(),
+                              self.fingerprint())
 
     @torch.inference_mode()
     def encode(self, batch: list) -> torch.Tensor:

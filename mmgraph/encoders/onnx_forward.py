@@ -75,7 +75,8 @@ def onnx_session(name: str, fingerprint: str, build: Callable[[], torch.nn.Modul
     backend = forward_backend()
     if backend == "torch":
         return None
-    path = onnx_folder() / f"{name}-{fingerprint.replace(':', '-')}-torch{torch.__version__.split('+')[0]}.onnx"
+    version = torch.__version__.split("+")[0]
+    path = onnx_folder() / f"{name}-{fingerprint.replace(':', '-')}-torch{version}.onnx"
     try:
         if not path.is_file():
             import onnx  # noqa: F401  (the exporter needs it; a clear ImportError otherwise)
