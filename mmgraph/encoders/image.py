@@ -174,7 +174,8 @@ class EfficientNetLite0Encoder(Encoder):
     # Per-image CPU time is lowest for chunks of ~8 (activations stay in cache): measured
     # 14 ms at 8 vs 18.5 ms at 1 and 21 ms at 64 (2 threads, torch). onnxruntime is fastest
     # one image at a time: 29 ms at 1, 35 at 4-16, 45 at 32 (`benchmarks/encode_media.py --only
-    # image --sweep`, 2 busy cores; torch in the same run: 67-120 ms). GPUs take the whole batch.
+    # image --sweep`, 2 busy cores; torch in the same run: 67-120 ms; a quieter rerun: 17.5 ms
+    # at 1, 19-24 at 4-32). GPUs take the whole batch.
     CPU_CHUNK = 8
     ORT_CHUNK = 1
     MEAN = (127.0, 127.0, 127.0)
