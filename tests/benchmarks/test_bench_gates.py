@@ -35,3 +35,16 @@ def test_quality_prints_no_hand_typed_pykeen_numbers(monkeypatch):
             for name, t in quality.TARGETS.items()]
     table = quality.format_table(rows)
     assert "ConvE .94 MRR" in table and "pykeen" not in table.lower()
+
+
+def test_encode_media_row_fails_when_batched_features_differ_and_counts_conv_flops():
+    encode_media = load_bench_module("encode_media")
+    assert "status" not in encode_media.gate({"name": "x"}, 1e-6)
+    bad = encode_media.gate({"name": "x"}, 1e-2)
+    assert bad["status"] == "failed" and "differ from the loop's" in bad["error"]
+    assert encode_media.gate({"name": "x"}, float("nan"))["status"] == "failed"
+    conv = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1),
+                               torch.nn.Conv2d(8, 8, 3, padding=1, groups=8))
+    # 2 x (8 x 4 x 4 outputs x 27 + 8 x 4 x 4 outputs x 9) per image
+    assert encode_media.conv_flops(conv, torch.zeros(2, 3, 4, 4)) == 2 * (128 * 27 + 128 * 9)
+    assert encode_media.gemm_gflops(size=64, repeat=2) > 0
