@@ -166,7 +166,7 @@ class EfficientNetLite0Encoder(Encoder):
     Preprocessing follows the TF EfficientNet-Lite checkpoints it was converted from: bicubic
     resize of the shorter side to 256, centre crop 224 (crop fraction 0.875), pixels
     (x - 127) / 128 on 0..255. On CPU the forward runs in onnxruntime once the model could be
-    exported (`pip install onnx`; `mmgraph.encoders.onnx_forward`), 2-3x faster than torch here,
+    exported (the `onnx` dependency; `mmgraph.encoders.onnx_forward`), 2-3x faster than torch here,
     same features to ~1e-5; otherwise in torch, channels-last.
     """
 

@@ -2,7 +2,7 @@
 
 The model is exported once per weights fingerprint and torch version into the ONNX folder
 (`$MMGRAPH_ONNX_DIR`, else `~/.cache/mmgraph/onnx`); later processes load the file. Exporting
-needs the `onnx` package (`pip install onnx`); without it, or when the export or the session
+needs the `onnx` package (a dependency); without it, or when the export or the session
 fails, `onnx_session` returns None and the caller runs its torch forward. The outputs equal
 torch's to float rounding (EfficientNet-Lite0: max abs diff ~7e-6 on features of size ~1).
 
