@@ -21,6 +21,7 @@ def run_demo(out: Path, *, device: torch.device, epochs: int | None = None, forc
     from mmgraph.data.graph_io import write_graph
     from mmgraph.eval.evaluate import metrics_table
     from mmgraph.train.config import TrainConfig
+    from mmgraph.eval.evaluate import evaluate_split
     from mmgraph.train.run import load_run, train_run
 
     graph_dir, run_dir = out / "graph", out / "run"
@@ -45,7 +46,7 @@ def run_demo(out: Path, *, device: torch.device, epochs: int | None = None, forc
     if device.type == "cpu":
         torch.set_num_threads(1)  # an 800-node graph: thread start-up costs more than it saves
     try:
-        metrics = train_run(graph_dir, run_dir, config, device=device, force=True)
+        metrics = train_run(graph_dir, run_dir, config, evaluate=evaluate_split, device=device, force=True)
     finally:
         torch.set_num_threads(threads)
     trained = time.perf_counter()
