@@ -256,7 +256,7 @@ def train_run(graph_dir: str | Path, out_dir: str | Path, config: TrainConfig | 
     checkpoint = work / "checkpoint.pt"
     # Under torchrun only rank 0 touches RUN_DIR; its checks and checkpoint reach the others.
     ctx = distributed.current()
-    ctx.on_main(lambda: _start_work_dir(out_dir, work, checkpoint, force=force, resume=resume))
+    ctx.on_main(lambda: start_work_dir(out_dir, work, checkpoint, force=force, resume=resume))
 
     started = time.perf_counter()
     graph = load_graph(graph_dir)
@@ -273,7 +273,7 @@ def train_run(graph_dir: str | Path, out_dir: str | Path, config: TrainConfig | 
     return ctx.broadcast(run.metrics)
 
 
-def _start_work_dir(out_dir: Path, work: Path, checkpoint: Path, *, force: bool, resume: bool) -> None:
+def start_work_dir(out_dir: Path, work: Path, checkpoint: Path, *, force: bool, resume: bool) -> None:
     if out_dir.exists() and not force:
         raise InputError(f"{out_dir}: output folder exists; pass --force to replace it")
     if resume and not checkpoint.is_file():
