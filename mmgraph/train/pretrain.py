@@ -22,7 +22,6 @@ from torch_geometric.data import HeteroData
 
 from mmgraph import distributed
 from mmgraph.data.graph import edge_key
-from mmgraph.data.graph_io import load_graph
 from mmgraph.errors import InputError
 from mmgraph.models import GraphSchema, LinkPredictor
 from mmgraph.models.transfer import identity_names
@@ -30,9 +29,8 @@ from mmgraph.train.callbacks import Callback
 from mmgraph.train.prepare import PreparedGraph, prepare_graph, splits_to_plain
 from mmgraph.train.pretrain_config import PretrainConfig
 from mmgraph.train.pretrain_objective import FeatureDecoders, PretrainObjective, contrastive_pairs  # noqa: F401
-from mmgraph.train.run import PRETRAIN_LOG_FIELDS, Run, start_work_dir, write_run_files
-from mmgraph.train.trainer import TrainState, embed_for_eval, fit, load_checkpoint
-from mmgraph.utils import replace_dir
+from mmgraph.train.run import PRETRAIN_LOG_FIELDS, Run, run_to_dir
+from mmgraph.train.trainer import TrainState, embed_for_eval, fit
 
 __all__ = ["FeatureDecoders", "build_pretrain_model", "pretrain", "pretrain_model", "pretrain_run",
            "PRETRAIN_LOG_FIELDS"]
@@ -131,22 +129,11 @@ def pretrain_run(graph_dir: str | Path, out_dir: str | Path, config: PretrainCon
                  force: bool = False, resume: bool = False) -> list[dict]:
     """Pretrain on GRAPH_DIR and write RUN_DIR atomically; returns the log rows.
 
-    As `train_run`: while pretraining, `.RUN_DIR.partial/checkpoint.pt` lets `resume=True`
-    continue a killed run; under torchrun only rank 0 writes.
+    As `train_run` (`run_to_dir`): while pretraining, `.RUN_DIR.partial/checkpoint.pt` lets
+    `resume=True` continue a killed run; under torchrun only rank 0 writes.
     """
-    graph_dir, out_dir = Path(graph_dir).resolve(), Path(out_dir)
-    work = out_dir.parent / f".{out_dir.name}.partial"
-    checkpoint = work / "checkpoint.pt"
-    ctx = distributed.current()
-    ctx.on_main(lambda: start_work_dir(out_dir, work, checkpoint, force=force, resume=resume))  # before loading
-    started = time.perf_counter()
-    graph = load_graph(graph_dir)
-    state, blob = ctx.on_main(lambda: load_checkpoint(checkpoint) if resume else (None, None))
-    run = pretrain_model(graph, config, device=device, graph_dir=graph_dir, started=started,
-                         checkpoint=checkpoint if ctx.is_main else None, state=state, resume_blob=blob)
-    if run is None:
-        return ctx.broadcast(None)
-    write_run_files(run, work)
-    checkpoint.unlink(missing_ok=True)
-    replace_dir(work, out_dir)
-    return ctx.broadcast(run.log_rows)
+    def make(graph, graph_dir, **engine):
+        return pretrain_model(graph, config, device=device, graph_dir=graph_dir, **engine)
+
+    run = run_to_dir(graph_dir, out_dir, make, force=force, resume=resume)
+    return distributed.current().broadcast(run.log_rows if run is not None else None)

@@ -18,7 +18,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 from torch import Tensor
@@ -249,28 +249,40 @@ def train_run(graph_dir: str | Path, out_dir: str | Path, config: TrainConfig | 
     """Train on GRAPH_DIR, write RUN_DIR, return {"valid": ..., "test": ...} metrics.
 
     `train_model` with a checkpoint in `.RUN_DIR.partial/` (so `resume=True` continues a killed
-    run), then `write_run_files` there and the folder renamed to RUN_DIR.
+    run), then `write_run_files` there and the folder renamed to RUN_DIR (`run_to_dir`).
+    """
+    def make(graph, graph_dir, **engine):
+        return train_model(graph, config, device=device, evaluate=evaluate, graph_dir=graph_dir,
+                           distill_from=distill_from, init=init, config_source=config_source, **engine)
+
+    run = run_to_dir(graph_dir, out_dir, make, force=force, resume=resume)
+    return distributed.current().broadcast(run.metrics if run is not None else None)
+
+
+def run_to_dir(graph_dir: str | Path, out_dir: str | Path, make: Callable[..., "Run | None"], *, force: bool,
+               resume: bool) -> "Run | None":
+    """`make(graph, graph_dir, checkpoint=, state=, resume_blob=, started=)` (training or pretraining)
+    with crash safety: everything is written to `.RUN_DIR.partial/` (its checkpoint lets
+    `resume=True` continue a killed run), renamed to RUN_DIR at the end. Rank 0's Run; None elsewhere.
     """
     graph_dir, out_dir = Path(graph_dir).resolve(), Path(out_dir)
     work = out_dir.parent / f".{out_dir.name}.partial"
     checkpoint = work / "checkpoint.pt"
     # Under torchrun only rank 0 touches RUN_DIR; its checks and checkpoint reach the others.
     ctx = distributed.current()
-    ctx.on_main(lambda: start_work_dir(out_dir, work, checkpoint, force=force, resume=resume))
+    ctx.on_main(lambda: start_work_dir(out_dir, work, checkpoint, force=force, resume=resume))  # before loading
 
     started = time.perf_counter()
     graph = load_graph(graph_dir)
     state, blob = ctx.on_main(lambda: load_checkpoint(checkpoint) if resume else (None, None))
-    run = train_model(graph, config, device=device, evaluate=evaluate, graph_dir=graph_dir, distill_from=distill_from, init=init,
-                      config_source=config_source,
-                      checkpoint=checkpoint if ctx.is_main else None, state=state, resume_blob=blob,
-                      started=started)
+    run = make(graph, graph_dir, checkpoint=checkpoint if ctx.is_main else None, state=state, resume_blob=blob,
+               started=started)
     if run is None:
-        return ctx.broadcast(None)
+        return None
     write_run_files(run, work)
     checkpoint.unlink(missing_ok=True)
     replace_dir(work, out_dir)
-    return ctx.broadcast(run.metrics)
+    return run
 
 
 def start_work_dir(out_dir: Path, work: Path, checkpoint: Path, *, force: bool, resume: bool) -> None:
