@@ -159,3 +159,28 @@ def test_an_objective_without_validation_trains_every_epoch_and_its_terms_are_lo
     assert objective.seen == ["mini"] * 3 and state.best_state is None   # no validation, no early stop
     assert [r["epoch"] for r in state.log_rows] == [1, 2, 3]
     assert all(r["half"] == pytest.approx(r["loss"] / 2) and "valid_mrr" not in r for r in state.log_rows)
+
+
+def test_cold_start_reaches_the_mini_batch_sampler(graph_dir, tmp_path, monkeypatch):
+    from mmgraph.train import minibatch, supervised
+
+    real_cold, real_sampler = supervised.cold_start_messages, minibatch.epoch_sampler
+    cold, sampled = [], []
+
+    def cold_start(*args, **kwargs):
+        out = real_cold(*args, **kwargs)
+        cold.append(out)   # the epoch's message edges without the chosen nodes' edges, the chosen nodes
+        return out
+
+    def sampler(prepared, config, message_idx):
+        sampled.append(message_idx)
+        return real_sampler(prepared, config, message_idx)
+
+    monkeypatch.setattr(supervised, "cold_start_messages", cold_start)
+    monkeypatch.setattr(minibatch, "epoch_sampler", sampler)
+    settings = {**TRAIN, "epochs": 3, "batching": "mini", "cold_start_ratio": 0.5}
+    metrics = train_run(graph_dir, tmp_path / "run", settings, evaluate=evaluate_split, device=CPU)
+    # what edges it drops is tests/train/test_inductive.py's; here: the sampler gets its output
+    assert len(cold) == len(sampled) == 3 and all(out[0] is s for out, s in zip(cold, sampled))
+    assert all(out[1]["item"].numel() > 0 for out in cold)
+    assert metrics["test"]["overall"]["count"] > 0
