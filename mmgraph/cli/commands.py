@@ -52,7 +52,8 @@ def cmd_train(args) -> int:
     # train_run is mmgraph.train's training plus Run.save's writer, with a checkpoint for --resume.
     with distributed.session(resolve_device(args.device)) as ctx:  # under torchrun: data-parallel
         metrics = train_run(args.graph_dir, args.output, config, evaluate=evaluate_split, device=ctx.device,
-                            force=args.force, resume=args.resume, distill_from=getattr(args, "distill_from", None), init=args.init,
+                            force=args.force, resume=args.resume, distill_from=getattr(args, "distill_from", None),
+                            init=args.init,
                             config_source=args.config or "command line")
     if ctx.is_main:
         print(metrics_table(metrics["test"]))

@@ -70,7 +70,8 @@ class PretrainConfig:
         if self.temperature <= 0:
             raise InputError(f"pretrain config: temperature must be > 0, got {self.temperature}")
         if self.optimizer not in OPTIMIZERS:
-            raise InputError(f"pretrain config: optimizer must be one of {', '.join(OPTIMIZERS)}, not {self.optimizer!r}")
+            raise InputError(f"pretrain config: optimizer must be one of {', '.join(OPTIMIZERS)}, "
+                             f"not {self.optimizer!r}")
         if self.batching not in ("full", "mini"):
             raise InputError(f"pretrain config: batching must be 'full' or 'mini', not {self.batching!r}")
         if self.batch_size < 1 or self.warmup_epochs < 0 or self.max_minutes < 0:

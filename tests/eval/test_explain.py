@@ -25,7 +25,8 @@ def run(tmp_path_factory):
     graph, report = mmgraph.build_graph(write_explain_graph(root), return_report=True)
     graph_dir = write_graph(graph, report, root / "graph")
     (root / "cfg.yaml").write_text(TRAIN_YAML)
-    train_run(graph_dir, root / "run", TrainConfig.from_yaml(root / "cfg.yaml"), evaluate=evaluate_split, device=torch.device("cpu"))
+    train_run(graph_dir, root / "run", TrainConfig.from_yaml(root / "cfg.yaml"), evaluate=evaluate_split,
+              device=torch.device("cpu"))
     return mmgraph.load_run(root / "run")
 
 

@@ -58,7 +58,8 @@ def test_one_bad_epoch_is_rolled_back_and_training_goes_on(graph_dir, tmp_path, 
         return {**terms, "loss": float("nan")} if calls["n"] == 3 else terms
 
     monkeypatch.setattr(trainer, "run_epoch", blows_up_once)
-    metrics = train_run(graph_dir, tmp_path / "run", {"epochs": 20, "eval_every": 5}, evaluate=evaluate_split, device=torch.device("cpu"))
+    metrics = train_run(graph_dir, tmp_path / "run", {"epochs": 20, "eval_every": 5}, evaluate=evaluate_split,
+                        device=torch.device("cpu"))
     log = (tmp_path / "run" / "train_log.csv").read_text()
     assert metrics["test"]["overall"]["mrr"] > 0.5    # it recovered and learned
     assert len(log.strip().splitlines()) == 21         # every epoch logged, the rolled-back one too

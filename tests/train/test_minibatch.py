@@ -146,7 +146,8 @@ def test_killed_minibatch_run_resumes_to_the_same_result(tmp_path, monkeypatch):
         train_run(graph_dir, tmp_path / "b", config, evaluate=evaluate_split, device=CPU)
     monkeypatch.setattr(trainer, "run_epoch", real_epoch)
     # a resumed run keeps the killed run's choice, whatever the budget says now
-    resumed = train_run(graph_dir, tmp_path / "b", config.replace(batching="auto"), evaluate=evaluate_split, device=CPU, resume=True)
+    resumed = train_run(graph_dir, tmp_path / "b", config.replace(batching="auto"), evaluate=evaluate_split, device=CPU,
+                        resume=True)
     assert resumed == full
 
 

@@ -65,7 +65,8 @@ def test_no_config_run_learns_and_config_yaml_reproduces_it(graphs, tmp_path, na
     first = train_run(graph_dir, tmp_path / "a", {"epochs": 30}, evaluate=evaluate_split, device=torch.device("cpu"))
     saved = yaml.safe_load((tmp_path / "a" / "config.yaml").read_text())
     assert saved["epochs"] == 30 and saved["tune"] is False
-    again = train_run(graph_dir, tmp_path / "b", tmp_path / "a" / "config.yaml" and saved, evaluate=evaluate_split, device=torch.device("cpu"))
+    again = train_run(graph_dir, tmp_path / "b", tmp_path / "a" / "config.yaml" and saved, evaluate=evaluate_split,
+                      device=torch.device("cpu"))
     assert again["test"]["overall"] == first["test"]["overall"]   # same settings, same seed: same numbers
     overall = first["test"]["overall"]
     assert overall["mrr"] > 0.4 or overall["auc"] > 0.8, overall  # clearly learns (chance MRR is far lower)

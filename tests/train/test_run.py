@@ -55,7 +55,8 @@ def test_killed_run_resumes_to_the_same_result(graph_dir, tmp_path, monkeypatch)
         train_run(graph_dir, tmp_path / "b", config, evaluate=evaluate_split, device=torch.device("cpu"))
     assert not (tmp_path / "b").exists() and (tmp_path / ".b.partial" / "checkpoint.pt").is_file()
     monkeypatch.setattr(trainer, "run_epoch", real_epoch)
-    resumed = train_run(graph_dir, tmp_path / "b", config, evaluate=evaluate_split, device=torch.device("cpu"), resume=True)
+    resumed = train_run(graph_dir, tmp_path / "b", config, evaluate=evaluate_split, device=torch.device("cpu"),
+                        resume=True)
     assert resumed == full
     log_a = (tmp_path / "a" / "train_log.csv").read_text().splitlines()
     log_b = (tmp_path / "b" / "train_log.csv").read_text().splitlines()
@@ -64,7 +65,8 @@ def test_killed_run_resumes_to_the_same_result(graph_dir, tmp_path, monkeypatch)
 
 def test_resume_without_checkpoint_is_bad_input(graph_dir, tmp_path):
     with pytest.raises(InputError, match="no checkpoint"):
-        train_run(graph_dir, tmp_path / "run", TrainConfig.from_dict(SETTINGS), evaluate=evaluate_split, device=torch.device("cpu"),
+        train_run(graph_dir, tmp_path / "run", TrainConfig.from_dict(SETTINGS), evaluate=evaluate_split,
+                  device=torch.device("cpu"),
                   resume=True)
 
 
