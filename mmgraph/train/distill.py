@@ -143,7 +143,7 @@ class Distillation(Objective):
 
     def __init__(self, base: Objective, teacher: Teacher):
         self.base, self.teacher = base, teacher
-        self.validates, self.name = base.validates, f"{base.name} (distilled)"
+        self.validates, self.name, self.activity = base.validates, base.name, f"{base.activity} (distilled)"
 
     def modules(self):
         return self.base.modules()

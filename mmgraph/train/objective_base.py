@@ -48,7 +48,8 @@ class Objective:
     """What the engine minimises; see the module doc. Subclasses override the methods below."""
 
     validates: bool = False       # the engine evaluates the validation split (and stops early)
-    name: str = "objective"
+    name: str = "objective"       # the progress bar's label
+    activity: str = "training"    # the log's "full-batch training: why"
 
     def modules(self) -> list[nn.Module]:
         """Modules trained besides the model (saved in the checkpoint, not in the run)."""

@@ -103,7 +103,7 @@ class PretrainObjective(Objective):
     """
 
     validates = False
-    name = "pretrain"
+    name, activity = "pretrain", "pretraining"
 
     def __init__(self, prepared: PreparedGraph, config, reconstructed: list[EdgeType], feature_dims, channels: int):
         self.prepared, self.config = prepared, config

@@ -170,7 +170,7 @@ def fit(model: LinkPredictor, prepared: PreparedGraph, config, *, device: torch.
     mode, why = ctx.broadcast((state.batching, "as chosen before the resume") if state.batching
                               else choose_batching(prepared, config, device))  # rank 0's choice for all
     state.batching = mode
-    log.info("%s-batch %s: %s", mode, objective.name, why)
+    log.info("%s-batch %s: %s", mode, objective.activity, why)
     objective.check(mode)
     validating = objective.validates and evaluate is not None
     callbacks = [*callbacks, *([TimeLimit(60 * config.max_minutes)] if config.max_minutes > 0 else [])]
