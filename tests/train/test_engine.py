@@ -184,3 +184,20 @@ def test_cold_start_reaches_the_mini_batch_sampler(graph_dir, tmp_path, monkeypa
     assert len(cold) == len(sampled) == 3 and all(out[0] is s for out, s in zip(cold, sampled))
     assert all(out[1]["item"].numel() > 0 for out in cold)
     assert metrics["test"]["overall"]["count"] > 0
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_pretraining_aligns_two_modalities_of_a_node_in_both_modes(mode, tmp_path):
+    # the item's two columns as two features: one same-node InfoNCE pair (f, g) per item
+    manifest = write_tiny_graph(tmp_path, items=40)
+    manifest.write_text(manifest.read_text().replace(
+        "features: {f: {modality: numeric, columns: [f1, f2]}}",
+        "features: {f: {modality: numeric, columns: [f1]}, g: {modality: numeric, columns: [f2]}}"))
+    graph, report = mmgraph.build_graph(manifest, return_report=True)
+    graph_dir = write_graph(graph, report, tmp_path / "graph")
+    config = PretrainConfig.from_dict({**PRETRAIN, "epochs": 20, "batching": mode, "edge_weight": 0.0,
+                                       "feature_weight": 0.0})
+    rows = pretrain_run(graph_dir, tmp_path / "pre", config, device=CPU)
+    first = sum(r["contrastive"] for r in rows[:5]) / 5
+    last = sum(r["contrastive"] for r in rows[-5:]) / 5
+    assert first > 0 and last < first, (first, last)
