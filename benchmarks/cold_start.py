@@ -107,11 +107,13 @@ def cold_start_scores(run_dir: Path, table: Path, *, join_graph: bool = True) ->
 
 def _train(graph_dir: Path, run_dir: Path, settings: dict, seed: int, distill_from: Path | None = None) -> dict:
     from mmgraph.train.config import TrainConfig
+    from mmgraph.eval.evaluate import evaluate_split
     from mmgraph.train.run import train_run
 
     config = TrainConfig.from_dict({**settings, "seed": seed}, source="cold_start")
     kwargs = {"distill_from": distill_from} if distill_from is not None else {}
-    return train_run(graph_dir, run_dir, config, device=torch.device("cpu"), force=True, **kwargs)
+    return train_run(graph_dir, run_dir, config, evaluate=evaluate_split, device=torch.device("cpu"), force=True,
+                     **kwargs)
 
 
 def _row(name: str, per_seed: list[dict], seeds: list[int], wall: float, speaker: str) -> dict:

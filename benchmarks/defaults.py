@@ -44,6 +44,7 @@ REFERENCE = {
 
 
 def run_one(name: str, seed: int, work: Path, *, tuned: bool) -> dict:
+    from mmgraph.eval.evaluate import evaluate_split
     from mmgraph.train.run import train_run
 
     graph_dir = _writers.build_graph_dir(_writers.write_manifest(name, work), work / name / "graph")
@@ -57,7 +58,8 @@ def run_one(name: str, seed: int, work: Path, *, tuned: bool) -> dict:
         settings = {**read_config_yaml(config), "seed": seed}
     run_dir = work / name / f"run-{'tuned' if tuned else 'default'}-{seed}"
     started = time.perf_counter()
-    metrics = train_run(graph_dir, run_dir, settings, device=torch.device("cpu"), force=True)
+    metrics = train_run(graph_dir, run_dir, settings, evaluate=evaluate_split, device=torch.device("cpu"),
+                        force=True)
     row = {"dataset": name, "seed": seed, "config": "tuned" if tuned else "none", "wall_s": time.perf_counter() - started,
            "valid": metrics["valid"]["overall"], "test": metrics["test"]["overall"],
            "relations": {k: v["hits@1"] for k, v in metrics["test"]["relations"].items()}}

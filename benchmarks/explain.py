@@ -38,12 +38,13 @@ def train_demo(work: Path, *, seed: int, epochs: int | None) -> Path:
 
     from mmgraph.cli.demo import DEMO_TRAIN, demo_dataset
     from mmgraph.train.config import TrainConfig
+    from mmgraph.eval.evaluate import evaluate_split
     from mmgraph.train.run import train_run
 
     graph_dir = load_bench_datasets().build_graph_dir(demo_dataset() / "manifest.yaml", work / "graph")
     settings = {**DEMO_TRAIN, "seed": seed, **({"epochs": epochs} if epochs else {})}
     train_run(graph_dir, work / "run", TrainConfig.from_dict(settings, source="demo settings"),
-              device=torch.device("cpu"), force=True)
+              evaluate=evaluate_split, device=torch.device("cpu"), force=True)
     return work / "run"
 
 

@@ -65,7 +65,10 @@ def child(graph_dir: str, settings: dict) -> dict:
     from mmgraph.train.optim import make_optimizer
     from mmgraph.train.prepare import prepare_graph
     from mmgraph.train.recipe import resolve_config
-    from mmgraph.train.trainer import _epoch_loss, build_model, to_device
+    from mmgraph import distributed
+    from mmgraph.train.objective_base import Trained
+    from mmgraph.train.supervised import SupervisedObjective
+    from mmgraph.train.trainer import build_model, run_epoch, to_device
 
     torch.set_num_threads(2)
     graph = load_graph(graph_dir)
@@ -81,7 +84,11 @@ def child(graph_dir: str, settings: dict) -> dict:
     config = config.replace(supervision_ratio=ratio if config.model.num_layers else min(1.0, ratio))
     _reset_peak()
     before = _status_kb("VmRSS")
-    _epoch_loss(model, optimizer, prepared, config, x, m, torch.device("cpu"), torch.Generator().manual_seed(0), 0.0)
+    objective = SupervisedObjective(prepared, config)
+    objective.start(x, m, torch.device("cpu"))
+    trained = Trained(model)
+    run_epoch(trained, objective, optimizer, "full", 1, torch.Generator().manual_seed(0),
+              distributed.DistContext().wrap(trained), config.grad_clip)
     peak = _status_kb("VmHWM")
     return {"estimate": full_batch_bytes(prepared, config), "measured": 1024 * max(0, peak - before),
             "nodes": sum(prepared.num_nodes.values()), "message_edges": edges,

@@ -39,7 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import peak_rss_mb  # noqa: E402
 from train_step import skewed_ids  # noqa: E402
 
-from mmgraph.train import minibatch, trainer  # noqa: E402
+from mmgraph.eval import evaluate as evaluate_module  # noqa: E402
+from mmgraph.train import trainer  # noqa: E402
 from mmgraph.train.config import TrainConfig  # noqa: E402
 from mmgraph.train.prepare import prepare_graph  # noqa: E402
 from mmgraph.utils import resolve_device  # noqa: E402
@@ -154,12 +155,12 @@ def main(argv=None) -> dict:
     can_reset = reset_peak()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    epoch = Timed(minibatch, "minibatch_epoch_loss")
+    epoch = Timed(trainer, "run_epoch")
     embed = Timed(trainer, "embed_for_eval")
-    ranking = Timed(trainer, "evaluate_split")
+    ranking = Timed(evaluate_module, "evaluate_split")
     model = trainer.build_model(config, prepared)
     start = time.perf_counter()
-    trainer.fit(model, prepared, config, device=device)
+    trainer.fit(model, prepared, config, device=device, evaluate=ranking)
     fit_s = time.perf_counter() - start
     supervised = sum(int(round(config.supervision_ratio * s.train.numel())) for et, s in prepared.splits.items()
                      if et in prepared.relations)

@@ -85,10 +85,12 @@ def load_config(name: str, path: Path | None, overrides: list[str], quick: bool)
 
 def train_capped(graph_dir: Path, run_dir: Path, config, *, cap_s: float | None) -> tuple[dict, bool]:
     """`train_run`, stopped after `cap_s` seconds; then the best checkpointed state is evaluated."""
+    from mmgraph.eval.evaluate import evaluate_split
     from mmgraph.train.run import train_run
 
     if not cap_s:
-        return train_run(graph_dir, run_dir, config, device=torch.device("cpu"), force=True), False
+        return train_run(graph_dir, run_dir, config, evaluate=evaluate_split, device=torch.device("cpu"),
+                         force=True), False
 
     def on_alarm(signum, frame):
         raise TimeCapReached
@@ -96,7 +98,8 @@ def train_capped(graph_dir: Path, run_dir: Path, config, *, cap_s: float | None)
     previous = signal.signal(signal.SIGALRM, on_alarm)
     signal.setitimer(signal.ITIMER_REAL, cap_s)
     try:
-        return train_run(graph_dir, run_dir, config, device=torch.device("cpu"), force=True), False
+        return train_run(graph_dir, run_dir, config, evaluate=evaluate_split, device=torch.device("cpu"),
+                         force=True), False
     except TimeCapReached:
         return evaluate_partial(graph_dir, run_dir, config), True
     finally:

@@ -40,6 +40,7 @@ from mmgraph.train.config import TrainConfig
 from mmgraph.train.pretrain import pretrain_run
 from mmgraph.train.pretrain_config import PretrainConfig
 from mmgraph.train.run import train_run
+from mmgraph.eval.evaluate import evaluate_split
 
 
 build_graph_dir = load_bench_datasets().build_graph_dir
@@ -69,10 +70,12 @@ def compare(args, name: str, pretrain_graph: Path, graph: Path, seed: int) -> di
     device = torch.device(args.device)
     started = time.perf_counter()
     pretrain_run(pretrain_graph, runs / "pretrain", pretrain_config(args, seed), device=device, force=True)
-    tuned = train_run(graph, runs / "fine-tuned", train_config(args, seed), device=device, force=True,
+    tuned = train_run(graph, runs / "fine-tuned", train_config(args, seed), evaluate=evaluate_split,
+                      device=device, force=True,
                       init=runs / "pretrain")
     middle = time.perf_counter()
-    scratch = train_run(graph, runs / "scratch", train_config(args, seed, freeze_epochs=0), device=device,
+    scratch = train_run(graph, runs / "scratch", train_config(args, seed, freeze_epochs=0),
+                        evaluate=evaluate_split, device=device,
                         force=True)
     ended = time.perf_counter()
     return {"seed": seed, "ours_s": middle - started, "baseline_s": ended - middle,

@@ -20,7 +20,7 @@ def test_hits(graph, settings: dict) -> dict[str, float]:
     config = TrainConfig.from_dict(settings)
     prepared = prepare_graph(graph, relations=config.relations, seed=config.seed, use_features=config.use_features)
     model = build_model(config, prepared)
-    fit(model, prepared, config, device=torch.device("cpu"))
+    fit(model, prepared, config, device=torch.device("cpu"), evaluate=evaluate_split)
     z = embed_for_eval(model, prepared, torch.device("cpu"))
     result = evaluate_split(model, prepared, z, split="test", with_classification=False)
     return {key: row["hits@1"] for key, row in result["relations"].items()}

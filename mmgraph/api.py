@@ -242,9 +242,11 @@ def train(graph: HeteroData | str | Path, *, config: ConfigLike = None,
     for name, value in (("init", init), ("distill_from", distill_from)):
         if value is not None and not isinstance(value, (run_files.Run, str, Path)):
             raise InputError(f"{name}: expected a run or a RUN_DIR path, got {type(value).__name__}")
+    from mmgraph.eval.evaluate import evaluate_split
+
     data, graph_dir = _graph(graph)
-    run = run_files.train_model(data, cfg, device=resolve_device(device), graph_dir=graph_dir,
-                                distill_from=distill_from, init=init)
+    run = run_files.train_model(data, cfg, evaluate=evaluate_split, device=resolve_device(device),
+                                graph_dir=graph_dir, distill_from=distill_from, init=init)
     return Run.of(run)
 
 

@@ -29,11 +29,7 @@ LEVELS = {
 
 # Known violations, in files being rewritten elsewhere; delete an entry once its import is gone
 # (the test fails on an entry that no longer matches, as a reminder).
-ALLOWED = {
-    # the training loop evaluates on validation through mmgraph.eval (the lead moves it)
-    ("train/trainer.py", "mmgraph.eval.evaluate"),
-    ("train/run.py", "mmgraph.eval.evaluate"),
-}
+ALLOWED: set[tuple[str, str]] = set()
 
 
 def _module_name(path: Path) -> str:

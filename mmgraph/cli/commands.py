@@ -45,14 +45,15 @@ def load_train_config(args) -> dict:
 
 def cmd_train(args) -> int:
     from mmgraph import distributed
-    from mmgraph.eval.evaluate import metrics_table
+    from mmgraph.eval.evaluate import evaluate_split, metrics_table
     from mmgraph.train.run import train_run
 
     config = load_train_config(args)
     # train_run is mmgraph.train's training plus Run.save's writer, with a checkpoint for --resume.
     with distributed.session(resolve_device(args.device)) as ctx:  # under torchrun: data-parallel
-        metrics = train_run(args.graph_dir, args.output, config, device=ctx.device, force=args.force,
-                            resume=args.resume, distill_from=getattr(args, "distill_from", None), init=args.init,
+        metrics = train_run(args.graph_dir, args.output, config, evaluate=evaluate_split, device=ctx.device,
+                            force=args.force, resume=args.resume, distill_from=getattr(args, "distill_from", None),
+                            init=args.init,
                             config_source=args.config or "command line")
     if ctx.is_main:
         print(metrics_table(metrics["test"]))
@@ -60,11 +61,16 @@ def cmd_train(args) -> int:
 
 
 def cmd_pretrain(args) -> int:
+    from mmgraph import distributed
     from mmgraph.api import pretrain_config
     from mmgraph.train.pretrain import pretrain_run
 
     config = pretrain_config(args.config, epochs=args.epochs, seed=args.seed)
-    rows = pretrain_run(args.graph_dir, args.output, config, device=resolve_device(args.device), force=args.force)
+    with distributed.session(resolve_device(args.device)) as ctx:  # under torchrun: data-parallel
+        rows = pretrain_run(args.graph_dir, args.output, config, device=ctx.device, force=args.force,
+                            resume=args.resume)
+    if not ctx.is_main:
+        return 0
     last = rows[-1]
     print(f"pretrained {last['epoch']} epochs: loss {last['loss']:.4f} (edge {last['edge']:.4f}, "
           f"feature {last['feature']:.4f}, contrastive {last['contrastive']:.4f}); fine-tune with "

@@ -20,6 +20,7 @@ def run_demo(out: Path, *, device: torch.device, epochs: int | None = None, forc
     from mmgraph.data.graph import graph_summary
     from mmgraph.data.graph_io import write_graph
     from mmgraph.eval.evaluate import metrics_table
+    from mmgraph.eval.evaluate import evaluate_split
     from mmgraph.train.recipe import resolve_config
     from mmgraph.train.run import load_run, train_run
 
@@ -44,7 +45,7 @@ def run_demo(out: Path, *, device: torch.device, epochs: int | None = None, forc
     if device.type == "cpu":
         torch.set_num_threads(1)  # an 800-node graph: thread start-up costs more than it saves
     try:
-        metrics = train_run(graph_dir, run_dir, settings, device=device, force=True)
+        metrics = train_run(graph_dir, run_dir, settings, evaluate=evaluate_split, device=device, force=True)
     finally:
         torch.set_num_threads(threads)
     trained = time.perf_counter()

@@ -79,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--device", default="auto")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run of the same RUN_DIR")
     p.add_argument("--force", action="store_true")
     _common(p)
 

@@ -14,10 +14,17 @@ edges), so it costs one scoring product per batch. A typical student is feature-
 (`num_layers: 0`): it links items that have no edges yet as well as it can learn from a
 teacher that saw the graph.
 
+In mini-batch training the student has embeddings of the sampled subgraph only, so the two
+distributions are taken over the sampled candidates of each edge (the true end and its
+`num_negatives` corrupted ends, tails and heads) instead of every node (`Teacher.mix_sampled`).
+
+Distillation is a wrapper around another objective (:class:`Distillation`); `fit(...,
+teacher=teacher)` wraps the supervised one.
+
 Example::
 
     teacher = Teacher.from_run(load_run("teacher_run"), prepared, weight=0.5, temperature=2.0)
-    state = fit(student, prepared, config, device=device, teacher=teacher)
+    state = fit(student, prepared, config, device=device, teacher=teacher, evaluate=evaluate_split)
 """
 from __future__ import annotations
 
@@ -29,10 +36,11 @@ from torch import Tensor
 
 from mmgraph.data.graph import edge_key
 from mmgraph.errors import InputError
+from mmgraph.train.objective_base import Objective
 
 EdgeType = tuple[str, str, str]
 
-__all__ = ["distillation_loss", "Teacher", "check_same_graph"]
+__all__ = ["distillation_loss", "Teacher", "Distillation", "check_same_graph"]
 
 
 def distillation_loss(student_logits: Tensor, teacher_logits: Tensor, *, temperature: float = 1.0) -> Tensor:
@@ -114,3 +122,40 @@ class Teacher:
             pair: Tensor) -> Tensor:
         """`(1 - weight) * label_loss + weight * distillation loss` of one batch of one relation group."""
         return (1 - self.weight) * label_loss + self.weight * self.loss(model, z, rels, which, pair)
+
+    def mix_sampled(self, label_loss: Tensor, et: EdgeType, *, tail: tuple[Tensor, Tensor, Tensor],
+                    head: tuple[Tensor, Tensor, Tensor]) -> Tensor:
+        """`mix` over sampled candidates: `tail` and `head` are (student logits `[B, C]`, source
+        ids `[B, C]`, target ids `[B, C]`), global ids of the candidate pairs (mini-batch training)."""
+        kl = 0.5 * sum(self._candidate_loss(et, *side) for side in (tail, head))
+        return (1 - self.weight) * label_loss + self.weight * kl
+
+    def _candidate_loss(self, et: EdgeType, student: Tensor, src: Tensor, dst: Tensor) -> Tensor:
+        device = self.z[et[0]].device
+        with torch.no_grad():
+            teacher = self.model.score(et, self.z[et[0]][src.reshape(-1).to(device)],
+                                       self.z[et[2]][dst.reshape(-1).to(device)]).view(student.shape)
+        return distillation_loss(student, teacher.to(student.device), temperature=self.temperature)
+
+
+class Distillation(Objective):
+    """Another objective (the supervised one) with a teacher mixed into each of its losses."""
+
+    def __init__(self, base: Objective, teacher: Teacher):
+        self.base, self.teacher = base, teacher
+        self.validates, self.name, self.activity = base.validates, base.name, f"{base.activity} (distilled)"
+
+    def modules(self):
+        return self.base.modules()
+
+    def check(self, mode: str) -> None:
+        self.base.check(mode)
+
+    def start(self, x, m, device) -> None:
+        self.base.start(x, m, device)
+
+    def epoch_steps(self, mode, epoch, generator, ctx):
+        return self.base.epoch_steps(mode, epoch, generator, ctx)
+
+    def step_loss(self, trained, batch, generator):
+        return self.base.step_loss(trained, batch, generator, teacher=self.teacher)

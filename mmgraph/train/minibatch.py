@@ -1,6 +1,7 @@
 r"""Neighbour-sampled mini-batch training: one step is a function of a batch of supervision edges.
 
-An epoch splits the training edges into message and supervision edges exactly as full-batch
+The engine (`mmgraph.train.trainer.fit`) runs the steps that `SupervisedObjective` plans
+(`mmgraph.train.supervised`) from the pieces here. An epoch splits the training edges into message and supervision edges exactly as full-batch
 training does (`epoch_edges`, disjoint, redrawn each epoch), builds a neighbour sampler over
 that epoch's message edges (reverse types included), shuffles the supervision edges of all
 scored relations together and cuts them into batches of `batch_size`. One step
@@ -33,22 +34,16 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from mmgraph import distributed
 from mmgraph.data.true_edges import FilterIndex
 from mmgraph.train.batching import resolved_fanouts
-from mmgraph.train.config import supervision_ratio
 from mmgraph.train.layerwise import feature_rows
 from mmgraph.train.losses import masked_cross_entropy, negative_sampling_loss
-from mmgraph.train.message_passing import epoch_edges
 from mmgraph.train.negatives import filtered_negatives
-from mmgraph.train.optim import optimizer_step
 from mmgraph.train.sampler import HeteroNeighborSampler, SampledSubgraph
-from mmgraph.utils import progress
 
 EdgeType = tuple[str, str, str]
 
-__all__ = ["TrueKeys", "negative_filters", "epoch_sampler", "supervision_batches", "minibatch_step_loss",
-           "minibatch_epoch_loss"]
+__all__ = ["TrueKeys", "negative_filters", "epoch_sampler", "supervision_batches", "minibatch_step_loss"]
 
 
 @dataclass(frozen=True)
@@ -111,14 +106,17 @@ class _Seeds:
 
 
 def minibatch_step_loss(model, prepared, config, sampler: HeteroNeighborSampler, which: Tensor, pairs: Tensor,
-                        x: dict, m: dict, filters: dict, generator: torch.Generator
+                        x: dict, m: dict, filters: dict, generator: torch.Generator, teacher=None
                         ) -> tuple[Tensor, Tensor, SampledSubgraph]:
     """(link loss, KL, the sampled subgraph) of one batch of supervision edges (global ids, CPU).
 
     `x`, `m` are the whole graph's features on the model's device; `filters` is
     `negative_filters(prepared.train_filters)`. The caller adds the weighted KL and steps.
+    `teacher` (a `mmgraph.train.distill.Teacher`) is mixed into each relation's loss over the
+    sampled candidates (`Teacher.mix_sampled`; corrupted heads are drawn for it with any loss).
     """
     k, softmax = config.num_negatives, config.loss == "1-n"
+    heads_too = softmax or teacher is not None
     seeds, plan = _Seeds(), []
     for i, et in enumerate(prepared.relations):
         pair = pairs[:, which == i]
@@ -128,9 +126,9 @@ def minibatch_step_loss(model, prepared, config, sampler: HeteroNeighborSampler,
         neg_tails = filtered_negatives(pair[0], prepared.num_nodes[et[2]], k, true_edges=tail_keys,
                                        generator=generator)
         neg_heads = (filtered_negatives(pair[1], prepared.num_nodes[et[0]], k, true_edges=head_keys,
-                                        generator=generator) if softmax else None)
-        plan.append((et, seeds.add(et[0], pair[0]), seeds.add(et[2], pair[1]), seeds.add(et[2], neg_tails),
-                     seeds.add(et[0], neg_heads) if softmax else None))
+                                        generator=generator) if heads_too else None)
+        plan.append((et, pair, neg_tails, neg_heads, seeds.add(et[0], pair[0]), seeds.add(et[2], pair[1]),
+                     seeds.add(et[2], neg_tails), seeds.add(et[0], neg_heads) if heads_too else None))
     sub = sampler.sample(seeds.as_dict(), generator=generator)
     device = next(model.parameters()).device
     n_id = {t: v.to(device) for t, v in sub.n_id.items()}
@@ -144,57 +142,26 @@ def minibatch_step_loss(model, prepared, config, sampler: HeteroNeighborSampler,
 
     total = pairs.size(1)
     loss = z[next(iter(z))].new_zeros(())
-    for et, heads, tails, neg_t, neg_h in plan:
+    for et, pair, neg_tail_ids, neg_head_ids, heads, tails, neg_t, neg_h in plan:
         z_h, z_t = rows(heads), rows(tails)
         b = z_h.size(0)
         pos = model.score(et, z_h, z_t)
         tail_scores = model.score(et, z_h.repeat_interleave(k, 0), rows(neg_t)).view(b, k)
-        if softmax:
+        if heads_too:
             head_scores = model.score(et, rows(neg_h), z_t.repeat_interleave(k, 0)).view(b, k)
+        if softmax:
             none = torch.zeros(b, k + 1, dtype=torch.bool, device=device)
             target = torch.zeros(b, dtype=torch.long, device=device)
             rel_loss = 0.5 * sum(masked_cross_entropy(torch.cat([pos[:, None], s], 1), target, none,
                                                       config.label_smoothing) for s in (tail_scores, head_scores))
         else:
             rel_loss = negative_sampling_loss(pos, tail_scores)
+        if teacher is not None:   # candidates: the true end first, then the corrupted ones
+            rel_loss = teacher.mix_sampled(
+                rel_loss, et,
+                tail=(torch.cat([pos[:, None], tail_scores], 1), pair[0][:, None].expand(b, k + 1),
+                      torch.cat([pair[1][:, None], neg_tail_ids], 1)),
+                head=(torch.cat([pos[:, None], head_scores], 1), torch.cat([pair[0][:, None], neg_head_ids], 1),
+                      pair[1][:, None].expand(b, k + 1)))
         loss = loss + rel_loss * (b / total)
     return loss, kl, sub
-
-
-def minibatch_epoch_loss(model, optimizer, prepared, config, x, m, device, generator, kl_weight,
-                         runner: distributed.StepRunner | None = None, on_step=None) -> tuple[float, float]:
-    """One epoch of mini-batch steps; the same signature and result as the full-batch epoch.
-
-    Under torchrun each rank takes its share of every batch's seed edges (`runner.ctx.shard`) and
-    samples and draws negatives with its own generator; DDP averages the gradients.
-    """
-    runner = runner or distributed.DistContext().wrap(model)
-
-    message_idx, supervision = epoch_edges(prepared.splits, prepared.relations,
-                                           supervision_ratio=supervision_ratio(config), generator=generator)
-    sampler = epoch_sampler(prepared, config, message_idx)
-    filters = negative_filters(prepared.train_filters)
-    batches = supervision_batches(prepared, supervision, config.batch_size, generator)
-    total, total_kl = 0.0, 0.0
-    # a bar of its own only for long epochs (under the epoch bar of fit)
-    steps = progress(batches, desc="steps", total=len(batches), unit="batch") if len(batches) >= 50 else batches
-    ctx, own_generator = runner.ctx, runner.ctx.generator_for_rank(generator)
-    for step_no, (which, pairs) in enumerate(steps):
-        model.train()
-        if which.numel() >= ctx.world_size:  # a batch smaller than the group: every rank takes it all
-            weight, which, pairs = ctx.share_weight(which.numel()), ctx.shard(which), ctx.shard(pairs, dim=1)
-        else:
-            weight = 1.0
-
-        def step(module, which=which, pairs=pairs, weight=weight):
-            link, kl, _ = minibatch_step_loss(module, prepared, config, sampler, which, pairs, x, m, filters,
-                                              own_generator)
-            return weight * link + kl_weight * kl, kl
-
-        loss, kl = runner(step)
-        optimizer_step(optimizer, loss, model.parameters(), grad_clip=config.grad_clip)
-        total += float(loss.detach())
-        total_kl += float(kl.detach())
-        if on_step is not None:
-            on_step(step_no, float(loss.detach()))
-    return total / len(batches), total_kl / len(batches)

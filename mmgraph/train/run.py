@@ -18,7 +18,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 from torch import Tensor
@@ -28,13 +28,12 @@ from mmgraph import distributed
 from mmgraph.data.graph import edge_key
 from mmgraph.data.graph_io import load_graph
 from mmgraph.errors import InputError
-from mmgraph.eval.evaluate import evaluate_split
 from mmgraph.models import LinkPredictor
 from mmgraph.train.config import TrainConfig
 from mmgraph.train.recipe import log_reasons, resolve_config
 from mmgraph.train.finetune import init_from_run
 from mmgraph.train.prepare import PreparedGraph, prepare_graph, splits_from_plain, splits_to_plain
-from mmgraph.train.trainer import build_model, embed_for_eval, fit, load_checkpoint
+from mmgraph.train.trainer import Evaluator, build_model, embed_for_eval, fit, load_checkpoint
 from mmgraph.utils import atomic_dir, atomic_write_text, replace_dir
 
 log = logging.getLogger("mmgraph.train")
@@ -176,12 +175,14 @@ def _run_source(source: Run | str | Path, what: str) -> tuple[Run, str | None]:
 
 
 def train_model(graph: HeteroData, config: TrainConfig | Mapping | None, *, device: torch.device,
-                graph_dir: Path | None = None, distill_from: Run | str | Path | None = None,
+                evaluate: Evaluator, graph_dir: Path | None = None, distill_from: Run | str | Path | None = None,
                 init: Run | str | Path | None = None,
                 checkpoint: Path | None = None, state=None, resume_blob: dict | None = None,
                 started: float | None = None, config_source: str = "config") -> Run | None:
     """Train on `graph` in memory and evaluate valid and test; the Run holds model, metrics and graph.
 
+    `evaluate` scores a split (`mmgraph.eval.evaluate.evaluate_split`; train does not import eval):
+    the validation split while training, then valid and test for `Run.metrics`.
     `graph_dir` is recorded so that a saved run finds its graph again (None: given in memory).
     `distill_from`: a run trained on the same graph whose scores teach this one
     (`mmgraph.train.distill`, weighted by `config.distill_weight`).
@@ -219,16 +220,16 @@ def train_model(graph: HeteroData, config: TrainConfig | Mapping | None, *, devi
         if teacher is not None or init is not None or ctx.distributed:
             raise InputError("tune: not with distillation, --init or torchrun (tune first, then train with "
                              "RUN_DIR/config.yaml)")
-        tuning = tune(prepared, config, device=device)
+        tuning = tune(prepared, config, device=device, evaluate=evaluate)
         model, state, config = tuning.model, tuning.state, tuning.config
     else:
         state = fit(model, prepared, config, device=device, checkpoint=checkpoint, state=state,
-                    resume_blob=resume_blob, teacher=teacher, freeze=freeze)
+                    resume_blob=resume_blob, teacher=teacher, freeze=freeze, evaluate=evaluate)
     if not ctx.is_main:
         return None
 
     z = embed_for_eval(model, prepared, device)
-    metrics = {split: evaluate_split(model, prepared, z, split=split, seed=config.seed)
+    metrics = {split: evaluate(model, prepared, z, split=split, seed=config.seed)
                for split in ("valid", "test")}
     extra = run_extra(prepared, config, graph_dir, state, time.perf_counter() - started)
     if distill_from is not None:
@@ -242,37 +243,49 @@ def train_model(graph: HeteroData, config: TrainConfig | Mapping | None, *, devi
 
 
 def train_run(graph_dir: str | Path, out_dir: str | Path, config: TrainConfig | Mapping | None = None, *,
-              device: torch.device, force: bool = False, resume: bool = False,
+              device: torch.device, evaluate: Evaluator, force: bool = False, resume: bool = False,
               distill_from: str | Path | None = None, init: str | Path | None = None,
               config_source: str = "config") -> dict:
     """Train on GRAPH_DIR, write RUN_DIR, return {"valid": ..., "test": ...} metrics.
 
     `train_model` with a checkpoint in `.RUN_DIR.partial/` (so `resume=True` continues a killed
-    run), then `write_run_files` there and the folder renamed to RUN_DIR.
+    run), then `write_run_files` there and the folder renamed to RUN_DIR (`run_to_dir`).
+    """
+    def make(graph, graph_dir, **engine):
+        return train_model(graph, config, device=device, evaluate=evaluate, graph_dir=graph_dir,
+                           distill_from=distill_from, init=init, config_source=config_source, **engine)
+
+    run = run_to_dir(graph_dir, out_dir, make, force=force, resume=resume)
+    return distributed.current().broadcast(run.metrics if run is not None else None)
+
+
+def run_to_dir(graph_dir: str | Path, out_dir: str | Path, make: Callable[..., "Run | None"], *, force: bool,
+               resume: bool) -> "Run | None":
+    """`make(graph, graph_dir, checkpoint=, state=, resume_blob=, started=)` (training or pretraining)
+    with crash safety: everything is written to `.RUN_DIR.partial/` (its checkpoint lets
+    `resume=True` continue a killed run), renamed to RUN_DIR at the end. Rank 0's Run; None elsewhere.
     """
     graph_dir, out_dir = Path(graph_dir).resolve(), Path(out_dir)
     work = out_dir.parent / f".{out_dir.name}.partial"
     checkpoint = work / "checkpoint.pt"
     # Under torchrun only rank 0 touches RUN_DIR; its checks and checkpoint reach the others.
     ctx = distributed.current()
-    ctx.on_main(lambda: _start_work_dir(out_dir, work, checkpoint, force=force, resume=resume))
+    ctx.on_main(lambda: start_work_dir(out_dir, work, checkpoint, force=force, resume=resume))  # before loading
 
     started = time.perf_counter()
     graph = load_graph(graph_dir)
     state, blob = ctx.on_main(lambda: load_checkpoint(checkpoint) if resume else (None, None))
-    run = train_model(graph, config, device=device, graph_dir=graph_dir, distill_from=distill_from, init=init,
-                      config_source=config_source,
-                      checkpoint=checkpoint if ctx.is_main else None, state=state, resume_blob=blob,
-                      started=started)
+    run = make(graph, graph_dir, checkpoint=checkpoint if ctx.is_main else None, state=state, resume_blob=blob,
+               started=started)
     if run is None:
-        return ctx.broadcast(None)
+        return None
     write_run_files(run, work)
     checkpoint.unlink(missing_ok=True)
     replace_dir(work, out_dir)
-    return ctx.broadcast(run.metrics)
+    return run
 
 
-def _start_work_dir(out_dir: Path, work: Path, checkpoint: Path, *, force: bool, resume: bool) -> None:
+def start_work_dir(out_dir: Path, work: Path, checkpoint: Path, *, force: bool, resume: bool) -> None:
     if out_dir.exists() and not force:
         raise InputError(f"{out_dir}: output folder exists; pass --force to replace it")
     if resume and not checkpoint.is_file():

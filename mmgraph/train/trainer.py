@@ -1,14 +1,19 @@
-"""The training loop: full-batch message passing, disjoint supervision, early stopping, resume.
+"""The training engine: one loop for every objective, full-batch or neighbour-sampled mini-batch.
 
-`fit` picks full-batch or neighbour-sampled mini-batch training (`mmgraph.train.batching`) and
-dispatches each epoch to `_epoch_loss` here or to `mmgraph.train.minibatch`.
+`fit` trains a model on an *objective* (`mmgraph.train.objective_base.Objective`: the
+supervised link objective of `mmgraph.train.supervised` by default, pretraining's, or either
+wrapped by distillation) in a *batching mode* ("full": every step embeds the whole graph;
+"mini": every step embeds a neighbour-sampled subgraph; `mmgraph.train.batching` chooses).
+The objective plans each epoch's steps and computes each step's loss and terms; the engine owns
+the rest, once: the optimiser (`config.optimizer`), warm-up, gradient clipping, freezing, DDP,
+the divergence guard, callbacks, the time limit, checkpoints and resume.
 
-One epoch: split the training edges of each scored relation into message-passing edges and
-supervision edges (disjoint, redrawn each epoch), embed every node from the message edges, and
-score the supervision edges (filtered 1-N cross-entropy in both directions, or BCE against
-filtered negatives) plus the weighted KL of the variational head. Every `eval_every` epochs the
-model is evaluated on the validation split (filtered MRR) with all training edges as messages;
-the best state is kept, training stops after `patience` evaluations without gain, and a
+An objective that validates (the supervised one) is evaluated on the validation split every
+`eval_every` epochs through the `evaluate` callable the caller injects (`evaluate_split` of
+`mmgraph.eval`, which sits above `train` in the pipeline; without one the run trains all its
+epochs and keeps the last weights). The best state is kept and training stops after `patience`
+evaluations without gain. An objective without validation (pretraining) trains all its epochs.
+Each epoch's log row is the objective's terms averaged over the steps (and ranks), and a
 checkpoint is written atomically so a killed run can `--resume` where it left off.
 """
 from __future__ import annotations
@@ -19,35 +24,31 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from mmgraph import distributed
-from mmgraph.errors import InputError
-from mmgraph.eval.evaluate import evaluate_split
 from mmgraph.models import GraphSchema, LinkPredictor
-from mmgraph.nn.variational import KLSchedule
-from mmgraph.train import minibatch
 from mmgraph.train.callbacks import Callback, DivergenceGuard, TimeLimit, set_learning_rate, warmup_factor
 from mmgraph.train.batching import choose_batching, inference_bytes, memory_budget_bytes
-from mmgraph.train.config import TrainConfig, supervision_ratio
+from mmgraph.train.config import TrainConfig
 from mmgraph.train.freeze import FreezeSchedule
-from mmgraph.train.inductive import cold_start_messages
 from mmgraph.train.layerwise import embed_layerwise
-from mmgraph.train.losses import negative_sampling_loss, one_to_n_loss
-from mmgraph.train.message_passing import epoch_edges
-from mmgraph.train.negatives import filtered_negatives
+from mmgraph.train.objective_base import Objective, Trained
 from mmgraph.train.optim import make_optimizer, optimizer_step
-from mmgraph.train.prepare import PreparedGraph, feature_derived_edge_types
-from mmgraph.train.regularizers import n3_penalty
+from mmgraph.train.prepare import PreparedGraph
 from mmgraph.utils import atomic_torch_save, progress
 
 EdgeType = tuple[str, str, str]
 
 log = logging.getLogger("mmgraph.train")
+
+# evaluate(model, prepared, z, split="valid", with_classification=bool) -> {"overall": {...}, ...}
+# (`mmgraph.eval.evaluate.evaluate_split`, injected by the caller: train does not import eval)
+Evaluator = Callable[..., dict]
 
 
 @dataclass
@@ -103,138 +104,82 @@ def embed_for_eval(model: LinkPredictor, prepared: PreparedGraph, device: torch.
     return z
 
 
-def _epoch_loss(model, optimizer, prepared, config, x, m, device, generator, kl_weight,
-                runner: distributed.StepRunner | None = None, teacher=None, on_step=None) -> tuple[float, float]:
-    runner = runner or distributed.DistContext().wrap(model)
-    message_idx, supervision = epoch_edges(prepared.splits, prepared.relations,
-                                           supervision_ratio=supervision_ratio(config), generator=generator)
-    if config.cold_start_ratio > 0:  # some supervised nodes lose every edge: features alone
-        message_idx, _ = cold_start_messages(message_idx, supervision, prepared.edge_index,
-                                             ratio=config.cold_start_ratio, generator=generator,
-                                             keep=frozenset(feature_derived_edge_types(prepared.graph)))
-    edges = {et: ei.to(device) for et, ei in prepared.message_edges(message_idx).items()}
-    # Relations that link the same node types train together (one 1-N product per group and step,
-    # not one per relation: a knowledge graph's 46 relations cost one call). Each step embeds the
-    # graph once, so an epoch costs as many forward passes as the largest group has batches.
-    groups = []
-    for ends, rels in relation_groups(prepared.relations).items():
-        which = torch.cat([torch.full((supervision[et].numel(),), i) for i, et in enumerate(rels)])
-        pairs = torch.cat([prepared.edge_index[et][:, supervision[et]] for et in rels], dim=1)
-        order = torch.randperm(which.numel(), generator=generator)
-        groups.append((rels, which[order], pairs[:, order]))
-    steps = max(1, max(-(-w.numel() // config.batch_size) for _, w, _ in groups))
-    # Under torchrun each rank takes its share of every step's supervision edges (same messages).
-    ctx, own_generator = runner.ctx, runner.ctx.generator_for_rank(generator)
-    total, total_kl = 0.0, 0.0
-    for step in range(steps):
-        model.train()
-        batch = [_share(ctx, rels, which.tensor_split(steps)[step], pairs.tensor_split(steps, dim=1)[step], device)
-                 for rels, which, pairs in groups]
-        loss, kl = runner(lambda module: _step_loss(module, prepared, config, x, m, edges, batch, own_generator,
-                                                    kl_weight, teacher))
-        optimizer_step(optimizer, loss, model.parameters(), grad_clip=config.grad_clip)
-        total += float(loss.detach())
-        total_kl += float(kl.detach())
+def run_epoch(trained: Trained, objective: Objective, optimizer, mode: str, epoch: int, generator, runner,
+              grad_clip: float, on_step=None) -> dict[str, float]:
+    """One epoch of steps; the objective's terms averaged over the steps (this rank's)."""
+    ctx = runner.ctx
+    batches = objective.epoch_steps(mode, epoch, generator, ctx)   # the shared stream: the same on every rank
+    own_generator = ctx.generator_for_rank(generator)              # this rank's draws (its negatives)
+    # a bar of its own only for long epochs (under the epoch bar of fit)
+    steps = progress(batches, desc="steps", total=len(batches), unit="batch") if len(batches) >= 50 else batches
+    sums: dict[str, float] = {}
+    for step_no, batch in enumerate(steps):
+        trained.train()
+        loss, terms = runner(lambda module, batch=batch: objective.step_loss(module, batch, own_generator))
+        optimizer_step(optimizer, loss, trained.parameters(), grad_clip=grad_clip)
+        for name, value in terms.items():
+            sums[name] = sums.get(name, 0.0) + float(value.detach())
         if on_step is not None:
-            on_step(step, float(loss.detach()))
-    return total / steps, total_kl / steps
+            on_step(step_no, float(loss.detach()))
+    return {name: total / len(batches) for name, total in sums.items()}
 
 
-def _share(ctx: distributed.DistContext, rels, which: Tensor, pairs: Tensor, device):
-    """This rank's share of a group's step batch, weighted so the ranks' mean is the batch mean."""
-    return rels, ctx.shard(which).to(device), ctx.shard(pairs, dim=1).to(device), ctx.share_weight(which.numel())
-
-
-def _step_loss(model, prepared, config, x, m, edges, batch, generator, kl_weight, teacher=None
-               ) -> tuple[Tensor, Tensor]:
-    """One step's loss on supervision edges `[(relations, which [B], pairs [2, B], weight)]`."""
-    z, kl = model.embed(x, m, edges)
-    loss = kl_weight * kl
-    for rels, w, pair, weight in batch:
-        if w.numel():
-            part = _group_loss(model, prepared, config, rels, z, w, pair, generator)
-            if teacher is not None:
-                part = teacher.mix(part, model, rels, z, w, pair)
-            loss = loss + weight * part
-    return loss, kl
-
-
-def relation_groups(relations: list[EdgeType]) -> dict[tuple[str, str], list[EdgeType]]:
-    groups: dict[tuple[str, str], list[EdgeType]] = {}
-    for et in relations:
-        groups.setdefault((et[0], et[2]), []).append(et)
-    return groups
-
-
-def _group_loss(model, prepared, config, rels, z, which: Tensor, pair: Tensor, generator) -> Tensor:
-    z_src, z_dst = z[rels[0][0]], z[rels[0][2]]
-    if config.loss == "1-n":
-        r = model.relation_vectors_for(rels, which)
-        heads, tails = pair[0], pair[1]
-        loss = one_to_n_loss(model.scorer.score_tails(z_src[heads], r, z_dst),
-                             model.scorer.score_heads(z_src, r, z_dst[tails]), heads, tails, [prepared.train_filters[et] for et in rels], which,
-                             label_smoothing=config.label_smoothing)
-        if config.n3_weight > 0:
-            loss = loss + config.n3_weight * n3_penalty(model.scorer, z_src[heads], r, z_dst[tails])
-        return loss
-    return sum(_link_loss(model, prepared, config, et, z, pair[:, which == i], generator)
-               for i, et in enumerate(rels) if bool((which == i).any()))
-
-
-def _link_loss(model, prepared, config, et, z, pair: Tensor, generator) -> Tensor:
-    """BCE against filtered negatives for one relation."""
-    z_src, z_dst = z[et[0]], z[et[2]]
-    num_dst = prepared.num_nodes[et[2]]
-    neg = filtered_negatives(pair[0].cpu(), num_dst, config.num_negatives,
-                             true_edges=prepared.train_filters[et],
-                             generator=generator).to(pair.device)
-    pos = model.score(et, z_src[pair[0]], z_dst[pair[1]])
-    k = neg.size(1)
-    neg_scores = model.score(et, z_src[pair[0]].repeat_interleave(k, 0), z_dst[neg.reshape(-1)]).view(-1, k)
-    return negative_sampling_loss(pos, neg_scores)
-
-
-def fit(model: LinkPredictor, prepared: PreparedGraph, config: TrainConfig, *, device: torch.device,
+def fit(model: LinkPredictor, prepared: PreparedGraph, config, *, device: torch.device,
+        objective: Objective | None = None, evaluate: Evaluator | None = None,
         checkpoint: Path | None = None, state: TrainState | None = None, resume_blob: dict | None = None,
         teacher=None, freeze: FreezeSchedule | None = None, callbacks: Sequence[Callback] = ()) -> TrainState:
     """Train in place; returns the final state with the best weights loaded into `model`.
 
-    `teacher` (a `mmgraph.train.distill.Teacher`) mixes its distillation loss into each group's loss;
-    `freeze` keeps the parts loaded by `train --init` fixed for its first epochs; `callbacks`
+    `objective` is what is minimised (default: `SupervisedObjective(prepared, config)`);
+    `config` gives the engine's settings (`TrainConfig`, or `PretrainConfig` for pretraining:
+    seed, epochs, optimizer, lr, weight_decay, grad_clip, warmup_epochs, max_minutes, batching,
+    and for a validating objective eval_every, patience, early_stop_metric). `evaluate` scores
+    the validation split (`mmgraph.eval.evaluate.evaluate_split`). `teacher` (a
+    `mmgraph.train.distill.Teacher`) wraps the objective in `Distillation`; `freeze` keeps the
+    parts loaded by `train --init` fixed for its first epochs; `callbacks`
     (`mmgraph.train.callbacks.Callback`) see every step, evaluation and epoch and may stop the run
     (`config.max_minutes` adds a TimeLimit). A :class:`DivergenceGuard` rolls a diverging epoch back
     with a smaller learning rate, and raises TrainingDiverged when that keeps failing.
     """
+    if objective is None:
+        from mmgraph.train.supervised import SupervisedObjective
+
+        objective = SupervisedObjective(prepared, config)
+    if teacher is not None:
+        from mmgraph.train.distill import Distillation
+
+        objective = Distillation(objective, teacher)
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed + 1)
     model.to(device)
-    optimizer = make_optimizer(config, model.parameters())
+    trained = Trained(model, objective.modules()).to(device)
+    optimizer = make_optimizer(config, trained.parameters())
     state = state or TrainState()
     if resume_blob is not None:
         model.load_state_dict(resume_blob["model"])
+        trained.extras.load_state_dict(resume_blob.get("objective", {}))
         optimizer.load_state_dict(resume_blob["optimizer"])
         generator.set_state(resume_blob["generator"])
         torch.set_rng_state(resume_blob["torch_rng"])
     if freeze is not None:
         freeze.attach(optimizer)
     x, m = to_device(prepared, device)
+    objective.start(x, m, device)
     ctx = distributed.current()
-    runner = ctx.wrap(model)  # after any resumed weights: DDP starts every rank from rank 0's
+    runner = ctx.wrap(trained)  # after any resumed weights: DDP starts every rank from rank 0's
     mode, why = ctx.broadcast((state.batching, "as chosen before the resume") if state.batching
                               else choose_batching(prepared, config, device))  # rank 0's choice for all
     state.batching = mode
-    log.info("%s-batch training: %s", mode, why)
-    if mode == "mini" and (teacher is not None or config.cold_start_ratio > 0):
-        raise InputError("train config: distillation (--distill-from) and cold_start_ratio need full-batch "
-                         "training; set `batching: full`")
-    schedule = KLSchedule(config.model.kl_weight, warmup_epochs=config.model.kl_warmup_epochs)
+    log.info("%s-batch %s: %s", mode, objective.activity, why)
+    objective.check(mode)
+    validating = objective.validates and evaluate is not None
     callbacks = [*callbacks, *([TimeLimit(60 * config.max_minutes)] if config.max_minutes > 0 else [])]
     for cb in callbacks:
         cb.on_start(config)
     guard, base_lrs = DivergenceGuard(), [g["lr"] for g in optimizer.param_groups]
-    guard.snapshot(model, optimizer)
+    guard.snapshot(trained, optimizer)
     start = time.perf_counter()
-    bar = progress(range(state.epoch + 1, config.epochs + 1), desc="train", total=config.epochs - state.epoch,
+    bar = progress(range(state.epoch + 1, config.epochs + 1), desc=objective.name, total=config.epochs - state.epoch,
                    unit="epoch")
     for epoch in bar:
         if freeze is not None:
@@ -244,36 +189,33 @@ def fit(model: LinkPredictor, prepared: PreparedGraph, config: TrainConfig, *, d
                 cb.on_step(epoch, step, step_loss)
 
         set_learning_rate(optimizer, base_lrs, guard.lr_scale * warmup_factor(epoch, config.warmup_epochs))
-        if mode == "full":
-            loss, kl = ctx.mean(*_epoch_loss(model, optimizer, prepared, config, x, m, device, generator,
-                                             schedule(epoch), runner, teacher=teacher, on_step=on_step))
-        else:
-            loss, kl = ctx.mean(*minibatch.minibatch_epoch_loss(model, optimizer, prepared, config, x, m, device,
-                                                                generator, schedule(epoch), runner, on_step))
-        row = {"epoch": epoch, "loss": loss, "kl": kl}
-        if not guard.check(epoch, loss, model, optimizer):  # rolled back: this epoch's update is undone
+        terms = run_epoch(trained, objective, optimizer, mode, epoch, generator, runner, config.grad_clip, on_step)
+        row = {"epoch": epoch, **dict(zip(terms, ctx.mean(*terms.values())))}
+        if not guard.check(epoch, row["loss"], trained, optimizer):  # rolled back: this epoch's update is undone
             row.update(seconds=time.perf_counter() - start, rollback=guard.rollbacks)
             state.log_rows.append(row)
             state.epoch = epoch
             continue
         valid = None
-        if (epoch % config.eval_every == 0 or epoch == config.epochs) and ctx.is_main:
-            valid = _validate(model, prepared, config, device, (x, m), mode, state, row)
+        if validating and (epoch % config.eval_every == 0 or epoch == config.epochs) and ctx.is_main:
+            valid = _validate(model, prepared, config, device, (x, m), mode, state, row, evaluate)
         if ctx.broadcast(valid == "overflow"):   # finite weights, embeddings that overflow: a bad epoch too
-            guard.check(epoch, math.nan, model, optimizer)
+            guard.check(epoch, math.nan, trained, optimizer)
             row.update(seconds=time.perf_counter() - start, rollback=guard.rollbacks)
             state.log_rows.append(row)
             state.epoch = epoch
             continue
         stop_asked = valid is not None and any([bool(cb.on_eval(epoch, valid, valid[config.early_stop_metric]))
                                                 for cb in callbacks])
+        if not validating and ctx.is_main and (epoch % 10 == 0 or epoch == config.epochs):
+            log.info("epoch %d  %s", epoch, objective.log_line(row))
         row["seconds"] = time.perf_counter() - start
         state.log_rows.append(row)
         state.epoch = epoch
         stop_asked = any([bool(cb.on_epoch(epoch, row)) for cb in callbacks]) or stop_asked
         if checkpoint is not None:
-            save_checkpoint(checkpoint, model, optimizer, state, generator)
-        if ctx.broadcast(state.bad_evals >= config.patience):  # rank 0 decides for all: none waits alone
+            save_checkpoint(checkpoint, model, optimizer, state, generator, objective_state=trained.extras.state_dict())
+        if validating and ctx.broadcast(state.bad_evals >= config.patience):  # rank 0 decides for all
             log.info("early stop at epoch %d (best valid %s %.4f at epoch %d)", epoch, config.early_stop_metric,
                      state.best_mrr, state.best_epoch)
             break
@@ -287,13 +229,13 @@ def fit(model: LinkPredictor, prepared: PreparedGraph, config: TrainConfig, *, d
     return state
 
 
-def _validate(model, prepared, config, device, features, mode, state: TrainState, row: dict):
+def _validate(model, prepared, config, device, features, mode, state: TrainState, row: dict, evaluate: Evaluator):
     """Valid metrics into `row` and the best state into `state`; "overflow" when embeddings are not finite."""
     z = embed_for_eval(model, prepared, device, features, layerwise=mode == "mini")
     if not all(bool(torch.isfinite(v).all()) for v in z.values()):
         return "overflow"
     metric = config.early_stop_metric
-    valid = evaluate_split(model, prepared, z, split="valid", with_classification=metric in ("auc", "ap"))["overall"]
+    valid = evaluate(model, prepared, z, split="valid", with_classification=metric in ("auc", "ap"))["overall"]
     row.update({f"valid_{k}": valid[k] for k in ("mrr", "hits@1", "hits@3", "hits@10", metric)})
     # best_mrr holds the best value of the early-stop metric (MRR unless configured otherwise)
     if valid[metric] > state.best_mrr:
@@ -307,9 +249,12 @@ def _validate(model, prepared, config, device, features, mode, state: TrainState
 
 
 def save_checkpoint(path: Path, model: LinkPredictor, optimizer: torch.optim.Optimizer, state: TrainState,
-                    generator: torch.Generator) -> None:
+                    generator: torch.Generator, *, objective_state: dict | None = None) -> None:
+    """model, optimizer, RNG states and the TrainState; "objective": the objective's own modules
+    (pretraining's feature decoders), only when it has any."""
     blob = {
         "model": model.state_dict(),
+        **({"objective": objective_state} if objective_state else {}),
         "optimizer": optimizer.state_dict(),
         "generator": generator.get_state(),
         "torch_rng": torch.get_rng_state(),

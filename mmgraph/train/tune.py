@@ -112,9 +112,11 @@ class TuneResult:
         _plot(run_dir / "tuning.png", self.rows, self.metric)
 
 
-def tune(prepared, config: TrainConfig, *, device: torch.device, budget_minutes: float | None = None,
+def tune(prepared, config: TrainConfig, *, device: torch.device, evaluate, budget_minutes: float | None = None,
          callbacks: list[Callback] | None = None) -> TuneResult:
-    """Search around `config` for `budget_minutes` (default `config.tune_budget_minutes`); best trial kept."""
+    """Search around `config` for `budget_minutes` (default `config.tune_budget_minutes`); best trial kept.
+
+    `evaluate` scores the validation split (`mmgraph.eval.evaluate.evaluate_split`; see `fit`)."""
     import optuna
 
     from mmgraph.train.trainer import build_model, fit
@@ -140,7 +142,8 @@ def tune(prepared, config: TrainConfig, *, device: torch.device, budget_minutes:
         pruned_by = _Pruner(trial)
         limit = TimeLimit(max(1.0, budget - (time.perf_counter() - started)))
         t0 = time.perf_counter()
-        state = fit(model, prepared, trial_config, device=device, callbacks=[limit, pruned_by, *(callbacks or [])])
+        state = fit(model, prepared, trial_config, device=device, evaluate=evaluate,
+                    callbacks=[limit, pruned_by, *(callbacks or [])])
         value = float(state.best_mrr)
         seconds = time.perf_counter() - t0
         if pruned_by.pruned:

@@ -10,6 +10,7 @@ from mmgraph.train.presets import DEMO_TRAIN
 from mmgraph.eval.predict import predict_items
 from mmgraph.train.config import TrainConfig
 from mmgraph.train.run import load_run, train_run
+from mmgraph.eval.evaluate import evaluate_split
 
 WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
@@ -29,7 +30,8 @@ def test_new_speaker_clips_find_their_word(demo_graph_dir, shared_data, tmp_path
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        train_run(demo_graph_dir, tmp_path / "run", config, device=torch.device("cpu"), force=True)
+        train_run(demo_graph_dir, tmp_path / "run", config, evaluate=evaluate_split, device=torch.device("cpu"),
+                  force=True)
     finally:
         torch.set_num_threads(threads)
     result = predict_items(load_run(tmp_path / "run"), table, "clip", "says", k=1)

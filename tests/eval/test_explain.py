@@ -12,6 +12,7 @@ from mmgraph.eval.pair_graph import PairGraph
 from mmgraph.eval.predict import predict_items, predict_node
 from mmgraph.train.config import TrainConfig
 from mmgraph.train.run import load_run, train_run
+from mmgraph.eval.evaluate import evaluate_split
 from tests.eval.explain_graph import TRAIN_YAML, write_explain_graph
 from tests.models.tiny_graph import one_thread  # noqa: F401  (autouse: one thread for tiny tensors)
 
@@ -24,7 +25,8 @@ def run(tmp_path_factory):
     graph, report = mmgraph.build_graph(write_explain_graph(root), return_report=True)
     graph_dir = write_graph(graph, report, root / "graph")
     (root / "cfg.yaml").write_text(TRAIN_YAML)
-    train_run(graph_dir, root / "run", TrainConfig.from_yaml(root / "cfg.yaml"), device=torch.device("cpu"))
+    train_run(graph_dir, root / "run", TrainConfig.from_yaml(root / "cfg.yaml"), evaluate=evaluate_split,
+              device=torch.device("cpu"))
     return mmgraph.load_run(root / "run")
 
 
@@ -143,7 +145,7 @@ def test_every_conv_two_layers(conv, run, tmp_path):
     (tmp_path / "cfg.yaml").write_text(TRAIN_YAML.replace("num_layers: 1", f"num_layers: 2, conv: {conv}")
                                        .replace("epochs: 60", "epochs: 30"))
     config = TrainConfig.from_yaml(tmp_path / "cfg.yaml")
-    train_run(run.graph_dir, tmp_path / "run", config, device=torch.device("cpu"))
+    train_run(run.graph_dir, tmp_path / "run", config, evaluate=evaluate_split, device=torch.device("cpu"))
     other = load_run(tmp_path / "run")
     prepared = other.prepared()
     result = explain_pair(other.model, prepared, ("query", "q5"), "in", ("group", "g1"), k=2)

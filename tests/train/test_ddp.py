@@ -11,6 +11,7 @@ import yaml
 import mmgraph
 from mmgraph.data.graph_io import write_graph
 from mmgraph.train.run import load_run, train_run
+from mmgraph.eval.evaluate import evaluate_split
 
 from tiny_media_graph import write_tiny_graph
 from torchrun_launch import check, torchrun
@@ -40,7 +41,7 @@ def test_two_processes_match_one(graph_dir, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     # a mapping, like --config: the recipe fills the keys SETTINGS leaves out, the same for both runs
-    single = train_run(graph_dir, out / "single", dict(SETTINGS), device=torch.device("cpu"))
+    single = train_run(graph_dir, out / "single", dict(SETTINGS), evaluate=evaluate_split, device=torch.device("cpu"))
 
     result = check(torchrun(["train", str(graph_dir), "-o", "ddp", "--config", str(config_path), "--device", "cpu"],
                             cwd=out))
@@ -74,7 +75,7 @@ def test_no_config_under_torchrun_gets_the_same_recipe_and_quality(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     flags = {"epochs": 6}   # short; everything else comes from the recipe
-    single = train_run(graph_dir, out / "single", dict(flags), device=torch.device("cpu"))
+    single = train_run(graph_dir, out / "single", dict(flags), evaluate=evaluate_split, device=torch.device("cpu"))
     result = check(torchrun(["train", str(graph_dir), "-o", "ddp", "--epochs", "6", "--device", "cpu"], cwd=out))
     assert result.stderr.count("recipe: graph:") == 1          # rank 0 says what it chose, once
     recipe = [line for line in (out / "single" / "config.yaml").read_text().splitlines() if line.startswith("#")]

@@ -12,6 +12,7 @@ from mmgraph.data.graph_io import write_graph
 from mmgraph.train import trainer
 from mmgraph.train.callbacks import DivergenceGuard, TrainingDiverged
 from mmgraph.train.run import train_run
+from mmgraph.eval.evaluate import evaluate_split
 
 from tiny_media_graph import write_tiny_graph
 
@@ -48,16 +49,17 @@ def test_a_loss_near_zero_never_trips_it():
 
 
 def test_one_bad_epoch_is_rolled_back_and_training_goes_on(graph_dir, tmp_path, monkeypatch):
-    real = trainer._epoch_loss
+    real = trainer.run_epoch
     calls = {"n": 0}
 
     def blows_up_once(*args, **kwargs):
         calls["n"] += 1
-        loss, kl = real(*args, **kwargs)
-        return (float("nan"), kl) if calls["n"] == 3 else (loss, kl)
+        terms = real(*args, **kwargs)
+        return {**terms, "loss": float("nan")} if calls["n"] == 3 else terms
 
-    monkeypatch.setattr(trainer, "_epoch_loss", blows_up_once)
-    metrics = train_run(graph_dir, tmp_path / "run", {"epochs": 20, "eval_every": 5}, device=torch.device("cpu"))
+    monkeypatch.setattr(trainer, "run_epoch", blows_up_once)
+    metrics = train_run(graph_dir, tmp_path / "run", {"epochs": 20, "eval_every": 5}, evaluate=evaluate_split,
+                        device=torch.device("cpu"))
     log = (tmp_path / "run" / "train_log.csv").read_text()
     assert metrics["test"]["overall"]["mrr"] > 0.5    # it recovered and learned
     assert len(log.strip().splitlines()) == 21         # every epoch logged, the rolled-back one too

@@ -11,7 +11,7 @@ import mmgraph
 from mmgraph.data.graph_io import write_graph
 from mmgraph.errors import InputError
 from mmgraph.eval.evaluate import evaluate_split
-from mmgraph.train import minibatch
+from mmgraph.train import minibatch, trainer
 from mmgraph.train.batching import choose_batching, full_batch_bytes, resolved_fanouts
 from mmgraph.train.config import TrainConfig
 from mmgraph.train.layerwise import embed_layerwise, node_chunks
@@ -39,7 +39,7 @@ def _train(graph, settings: dict):
     config = TrainConfig.from_dict(settings)
     prepared = prepare_graph(graph, relations=config.relations, seed=config.seed)
     model = build_model(config, prepared)
-    state = fit(model, prepared, config, device=CPU)
+    state = fit(model, prepared, config, device=CPU, evaluate=evaluate_split)
     z = embed_for_eval(model, prepared, CPU)
     return state, evaluate_split(model, prepared, z, split="test", with_classification=False)["overall"], model
 
@@ -130,9 +130,9 @@ def test_killed_minibatch_run_resumes_to_the_same_result(tmp_path, monkeypatch):
     built, report = mmgraph.build_graph(write_tiny_graph(tmp_path, items=60), return_report=True)
     graph_dir = write_graph(built, report, tmp_path / "graph")
     config = TrainConfig.from_dict({**SETTINGS, "epochs": 10, "batching": "mini"})
-    full = train_run(graph_dir, tmp_path / "a", config, device=CPU)
+    full = train_run(graph_dir, tmp_path / "a", config, evaluate=evaluate_split, device=CPU)
 
-    real_epoch = minibatch.minibatch_epoch_loss
+    real_epoch = trainer.run_epoch
     calls = {"n": 0}
 
     def dies_at_epoch_6(*args, **kwargs):
@@ -141,12 +141,13 @@ def test_killed_minibatch_run_resumes_to_the_same_result(tmp_path, monkeypatch):
             raise KeyboardInterrupt("killed")
         return real_epoch(*args, **kwargs)
 
-    monkeypatch.setattr(minibatch, "minibatch_epoch_loss", dies_at_epoch_6)
+    monkeypatch.setattr(trainer, "run_epoch", dies_at_epoch_6)
     with pytest.raises(KeyboardInterrupt):
-        train_run(graph_dir, tmp_path / "b", config, device=CPU)
-    monkeypatch.setattr(minibatch, "minibatch_epoch_loss", real_epoch)
+        train_run(graph_dir, tmp_path / "b", config, evaluate=evaluate_split, device=CPU)
+    monkeypatch.setattr(trainer, "run_epoch", real_epoch)
     # a resumed run keeps the killed run's choice, whatever the budget says now
-    resumed = train_run(graph_dir, tmp_path / "b", config.replace(batching="auto"), device=CPU, resume=True)
+    resumed = train_run(graph_dir, tmp_path / "b", config.replace(batching="auto"), evaluate=evaluate_split, device=CPU,
+                        resume=True)
     assert resumed == full
 
 

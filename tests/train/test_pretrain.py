@@ -10,7 +10,7 @@ import mmgraph
 from mmgraph.cli.main import main
 from mmgraph.data.graph_io import write_graph
 from mmgraph.errors import InputError
-from mmgraph.train import pretrain as pretrain_module
+from mmgraph.train import pretrain_objective as pretrain_module
 from mmgraph.train.pretrain import pretrain_run
 from mmgraph.train.pretrain_config import PretrainConfig
 from mmgraph.train.run import load_run

@@ -5,7 +5,7 @@ import torch
 
 import mmgraph
 from mmgraph.data.graph_io import load_graph, write_graph
-from mmgraph.eval.evaluate import ranking_for_relation
+from mmgraph.eval.evaluate import evaluate_split, ranking_for_relation
 from mmgraph.eval.metrics import ranks_to_metrics
 from mmgraph.train.config import TrainConfig
 from mmgraph.train.prepare import prepare_graph
@@ -43,7 +43,7 @@ def test_reciprocal_n3_training_predicts_heads_through_the_inverse_relation(tmp_
                                     "variational": False, "dropout": 0.0, "feature_dropout": 0.0}})
     prepared = prepare_graph(graph, relations=config.relations, seed=0)
     model = build_model(config, prepared)
-    fit(model, prepared, config, device=CPU)
+    fit(model, prepared, config, device=CPU, evaluate=evaluate_split)
     et = prepared.relations[0]
     z = embed_for_eval(model, prepared, CPU)
     tail_mrr, head_mrr = _train_mrr(model, prepared, et, z)
@@ -60,7 +60,7 @@ def test_early_stopping_on_valid_auc(tmp_path):
     config = TrainConfig.from_dict({"epochs": 8, "eval_every": 2, "patience": 50, "lr": 0.02,
                                     "early_stop_metric": "auc", "model": {"channels": 16, "num_layers": 1}})
     prepared = prepare_graph(graph, relations=config.relations, seed=0)
-    state = fit(build_model(config, prepared), prepared, config, device=CPU)
+    state = fit(build_model(config, prepared), prepared, config, device=CPU, evaluate=evaluate_split)
     evals = [r for r in state.log_rows if "valid_auc" in r]
     assert len(evals) == 4 and all(0.0 <= r["valid_auc"] <= 1.0 for r in evals)
     best = max(evals, key=lambda r: r["valid_auc"])

@@ -12,6 +12,7 @@ from mmgraph.cli.main import main
 from mmgraph.data.graph_io import write_graph
 from mmgraph.train.recipe import merge_settings, profile_graph, resolve_config
 from mmgraph.train.run import train_run
+from mmgraph.eval.evaluate import evaluate_split
 
 from tiny_graphs import write_tiny_citations, write_tiny_kg
 from tiny_media_graph import write_tiny_graph
@@ -61,10 +62,11 @@ def test_user_keys_win_model_keys_merge_one_by_one(graphs):
 @pytest.mark.parametrize("name", ["kg", "citations", "media"])
 def test_no_config_run_learns_and_config_yaml_reproduces_it(graphs, tmp_path, name):
     graph_dir = graphs[name][1]
-    first = train_run(graph_dir, tmp_path / "a", {"epochs": 30}, device=torch.device("cpu"))
+    first = train_run(graph_dir, tmp_path / "a", {"epochs": 30}, evaluate=evaluate_split, device=torch.device("cpu"))
     saved = yaml.safe_load((tmp_path / "a" / "config.yaml").read_text())
     assert saved["epochs"] == 30 and saved["tune"] is False
-    again = train_run(graph_dir, tmp_path / "b", tmp_path / "a" / "config.yaml" and saved, device=torch.device("cpu"))
+    again = train_run(graph_dir, tmp_path / "b", tmp_path / "a" / "config.yaml" and saved, evaluate=evaluate_split,
+                      device=torch.device("cpu"))
     assert again["test"]["overall"] == first["test"]["overall"]   # same settings, same seed: same numbers
     overall = first["test"]["overall"]
     assert overall["mrr"] > 0.4 or overall["auc"] > 0.8, overall  # clearly learns (chance MRR is far lower)

@@ -12,6 +12,7 @@ from mmgraph.errors import InputError
 from mmgraph.train import trainer
 from mmgraph.train.config import TrainConfig
 from mmgraph.train.run import load_run, train_run
+from mmgraph.eval.evaluate import evaluate_split
 
 from tiny_media_graph import write_tiny_graph
 
@@ -27,7 +28,7 @@ def graph_dir(tmp_path):
 
 def test_run_files_and_learning(graph_dir, tmp_path):
     metrics = train_run(graph_dir, tmp_path / "run", TrainConfig.from_dict({**SETTINGS, "epochs": 40}),
-                        device=torch.device("cpu"))
+                        evaluate=evaluate_split, device=torch.device("cpu"))
     # Items carry their group in their features: the predictor must find it.
     assert metrics["test"]["relations"]["item|in|group"]["hits@1"] > 0.6
     run = load_run(tmp_path / "run")
@@ -38,9 +39,9 @@ def test_run_files_and_learning(graph_dir, tmp_path):
 
 def test_killed_run_resumes_to_the_same_result(graph_dir, tmp_path, monkeypatch):
     config = TrainConfig.from_dict(SETTINGS)
-    full = train_run(graph_dir, tmp_path / "a", config, device=torch.device("cpu"))
+    full = train_run(graph_dir, tmp_path / "a", config, evaluate=evaluate_split, device=torch.device("cpu"))
 
-    real_epoch = trainer._epoch_loss
+    real_epoch = trainer.run_epoch
     calls = {"n": 0}
 
     def dies_at_epoch_7(*args, **kwargs):
@@ -49,12 +50,13 @@ def test_killed_run_resumes_to_the_same_result(graph_dir, tmp_path, monkeypatch)
             raise KeyboardInterrupt("killed")
         return real_epoch(*args, **kwargs)
 
-    monkeypatch.setattr(trainer, "_epoch_loss", dies_at_epoch_7)
+    monkeypatch.setattr(trainer, "run_epoch", dies_at_epoch_7)
     with pytest.raises(KeyboardInterrupt):
-        train_run(graph_dir, tmp_path / "b", config, device=torch.device("cpu"))
+        train_run(graph_dir, tmp_path / "b", config, evaluate=evaluate_split, device=torch.device("cpu"))
     assert not (tmp_path / "b").exists() and (tmp_path / ".b.partial" / "checkpoint.pt").is_file()
-    monkeypatch.setattr(trainer, "_epoch_loss", real_epoch)
-    resumed = train_run(graph_dir, tmp_path / "b", config, device=torch.device("cpu"), resume=True)
+    monkeypatch.setattr(trainer, "run_epoch", real_epoch)
+    resumed = train_run(graph_dir, tmp_path / "b", config, evaluate=evaluate_split, device=torch.device("cpu"),
+                        resume=True)
     assert resumed == full
     log_a = (tmp_path / "a" / "train_log.csv").read_text().splitlines()
     log_b = (tmp_path / "b" / "train_log.csv").read_text().splitlines()
@@ -63,7 +65,8 @@ def test_killed_run_resumes_to_the_same_result(graph_dir, tmp_path, monkeypatch)
 
 def test_resume_without_checkpoint_is_bad_input(graph_dir, tmp_path):
     with pytest.raises(InputError, match="no checkpoint"):
-        train_run(graph_dir, tmp_path / "run", TrainConfig.from_dict(SETTINGS), device=torch.device("cpu"),
+        train_run(graph_dir, tmp_path / "run", TrainConfig.from_dict(SETTINGS), evaluate=evaluate_split,
+                  device=torch.device("cpu"),
                   resume=True)
 
 
@@ -83,13 +86,13 @@ def test_config_errors_name_the_file_and_key(tmp_path):
 def test_unknown_relation_is_bad_input(graph_dir, tmp_path):
     with pytest.raises(InputError, match="likes"):
         train_run(graph_dir, tmp_path / "run", TrainConfig.from_dict({**SETTINGS, "relations": ["likes"]}),
-                  device=torch.device("cpu"))
+                  evaluate=evaluate_split, device=torch.device("cpu"))
 
 
 def test_train_run_is_the_python_train_plus_save(graph_dir, tmp_path):
     # One way to train: `mmgraph train` (train_run) and mmgraph.train(...).save(...) agree exactly.
     config = TrainConfig.from_dict(SETTINGS)
-    metrics = train_run(graph_dir, tmp_path / "cli", config, device=torch.device("cpu"))
+    metrics = train_run(graph_dir, tmp_path / "cli", config, evaluate=evaluate_split, device=torch.device("cpu"))
     run = mmgraph.train(graph_dir, config=config, device="cpu")
     assert run.metrics == metrics
     run.save(tmp_path / "py")

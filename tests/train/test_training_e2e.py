@@ -17,7 +17,7 @@ SETTINGS = {**DEMO_TRAIN, "epochs": 60, "relations": ["says", "shows"]}
 def _train_and_test(graph, config: TrainConfig) -> dict:
     prepared = prepare_graph(graph, relations=config.relations, seed=config.seed, use_features=config.use_features)
     model = build_model(config, prepared)
-    fit(model, prepared, config, device=torch.device("cpu"))
+    fit(model, prepared, config, device=torch.device("cpu"), evaluate=evaluate_split)
     z = embed_for_eval(model, prepared, torch.device("cpu"))
     return evaluate_split(model, prepared, z, split="test", with_classification=False)["relations"]
 

@@ -31,11 +31,11 @@ def test_the_search_reads_only_the_validation_split(graph_dir, tmp_path, monkeyp
         seen.append(split)
         return real(*args, split=split, **kwargs)
 
-    # fit reaches evaluate_split through the trainer's import, the final metrics through run.py's
-    monkeypatch.setattr("mmgraph.train.trainer.evaluate_split", watch)
+    # the evaluator is injected: every trial's validation and, last, the run's valid and test metrics
     settings = {"tune": True, "tune_budget_minutes": 0.25, "epochs": 20, "model": {"channels": 32}}
-    metrics = train_run(graph_dir, tmp_path / "run", settings, device=torch.device("cpu"))
-    assert seen and set(seen) == {"valid"}          # every evaluation inside the search: validation only
+    metrics = train_run(graph_dir, tmp_path / "run", settings, evaluate=watch, device=torch.device("cpu"))
+    assert seen[-2:] == ["valid", "test"]           # the final metrics of the kept model
+    assert seen[:-2] and set(seen[:-2]) == {"valid"}   # every evaluation inside the search: validation only
     with open(tmp_path / "run" / "tuning.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) >= 2 and set(rows[0]) == {"trial", "settings", "valid_mrr", "seconds", "pruned"}

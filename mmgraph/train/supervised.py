@@ -1,0 +1,153 @@
+"""The supervised link objective of the engine: filtered 1-N cross-entropy or BCE, full or mini-batch.
+
+One epoch splits the training edges of each scored relation into message-passing edges and
+supervision edges (disjoint, redrawn each epoch; `cold_start_ratio` then takes every message
+edge but the feature-derived kNN ones from a share of the supervised source nodes).
+
+- full batch: relations that link the same node types train together (one 1-N product per
+  group and step, not one per relation); each step embeds the whole graph from the message
+  edges and scores its share of every group's supervision edges (`_group_loss`).
+- mini batch: a neighbour sampler over the epoch's message edges, the supervision edges of all
+  relations shuffled together in batches of `batch_size`; a step is
+  `mmgraph.train.minibatch.minibatch_step_loss` on the batch's sampled subgraph.
+
+The loss of a step is the link loss plus the weighted KL of the variational head. A teacher
+(`mmgraph.train.distill.Distillation`) is mixed into each group's (or relation's) loss.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from mmgraph import distributed
+from mmgraph.nn.variational import KLSchedule
+from mmgraph.train import minibatch
+from mmgraph.train.config import TrainConfig, supervision_ratio
+from mmgraph.train.inductive import cold_start_messages
+from mmgraph.train.losses import negative_sampling_loss, one_to_n_loss
+from mmgraph.train.message_passing import epoch_edges
+from mmgraph.train.negatives import filtered_negatives
+from mmgraph.train.objective_base import Objective, Trained
+from mmgraph.train.prepare import PreparedGraph, feature_derived_edge_types
+from mmgraph.train.regularizers import n3_penalty
+
+EdgeType = tuple[str, str, str]
+
+__all__ = ["SupervisedObjective", "relation_groups", "epoch_messages"]
+
+
+def relation_groups(relations: list[EdgeType]) -> dict[tuple[str, str], list[EdgeType]]:
+    groups: dict[tuple[str, str], list[EdgeType]] = {}
+    for et in relations:
+        groups.setdefault((et[0], et[2]), []).append(et)
+    return groups
+
+
+def epoch_messages(prepared: PreparedGraph, config: TrainConfig, generator: torch.Generator):
+    """(message edge indices, supervision edge indices) per relation of one epoch, cold start applied."""
+    message_idx, supervision = epoch_edges(prepared.splits, prepared.relations,
+                                           supervision_ratio=supervision_ratio(config), generator=generator)
+    if config.cold_start_ratio > 0:  # some supervised nodes lose every edge: features alone
+        message_idx, _ = cold_start_messages(message_idx, supervision, prepared.edge_index,
+                                             ratio=config.cold_start_ratio, generator=generator,
+                                             keep=frozenset(feature_derived_edge_types(prepared.graph)))
+    return message_idx, supervision
+
+
+class SupervisedObjective(Objective):
+    """Link prediction on the scored relations (`config.loss`: "1-n" or "bce"); validates."""
+
+    validates = True
+    name = "train"
+
+    def __init__(self, prepared: PreparedGraph, config: TrainConfig):
+        self.prepared, self.config = prepared, config
+        self.schedule = KLSchedule(config.model.kl_weight, warmup_epochs=config.model.kl_warmup_epochs)
+        self.kl_weight = 0.0
+
+    def start(self, x, m, device) -> None:
+        self.x, self.m, self.device = x, m, device
+
+    def epoch_steps(self, mode, epoch, generator, ctx: distributed.DistContext) -> list:
+        self.kl_weight = self.schedule(epoch)
+        return (self._full_steps if mode == "full" else self._mini_steps)(generator, ctx)
+
+    def step_loss(self, trained: Trained, batch, generator, teacher=None) -> tuple[Tensor, dict[str, Tensor]]:
+        model = trained.model
+        if batch[0] == "mini":
+            _, sampler, filters, which, pairs, weight = batch
+            link, kl, _ = minibatch.minibatch_step_loss(model, self.prepared, self.config, sampler, which, pairs,
+                                                        self.x, self.m, filters, generator, teacher=teacher)
+            loss = weight * link + self.kl_weight * kl
+            return loss, {"loss": loss, "kl": kl}
+        _, edges, groups = batch
+        z, kl = model.embed(self.x, self.m, edges)
+        loss = self.kl_weight * kl
+        for rels, w, pair, weight in groups:
+            if w.numel():
+                part = self._group_loss(model, rels, z, w, pair, generator)
+                if teacher is not None:
+                    part = teacher.mix(part, model, rels, z, w, pair)
+                loss = loss + weight * part
+        return loss, {"loss": loss, "kl": kl}
+
+    # -- full batch -------------------------------------------------------------------------
+    def _full_steps(self, generator, ctx) -> list:
+        prepared, config, device = self.prepared, self.config, self.device
+        message_idx, supervision = epoch_messages(prepared, config, generator)
+        edges = {et: ei.to(device) for et, ei in prepared.message_edges(message_idx).items()}
+        # Each step embeds the graph once, so an epoch costs as many forward passes as the
+        # largest group has batches (a knowledge graph's 46 relations cost one call per step).
+        groups = []
+        for ends, rels in relation_groups(prepared.relations).items():
+            which = torch.cat([torch.full((supervision[et].numel(),), i) for i, et in enumerate(rels)])
+            pairs = torch.cat([prepared.edge_index[et][:, supervision[et]] for et in rels], dim=1)
+            order = torch.randperm(which.numel(), generator=generator)
+            groups.append((rels, which[order], pairs[:, order]))
+        steps = max(1, max(-(-w.numel() // config.batch_size) for _, w, _ in groups))
+        split = [(rels, which.tensor_split(steps), pairs.tensor_split(steps, dim=1)) for rels, which, pairs in groups]
+        # Under torchrun each rank takes its share of every step's supervision edges (same messages),
+        # weighted so that the ranks' mean is the batch mean.
+        return [("full", edges, [(rels, ctx.shard(w[s]).to(device), ctx.shard(p[s], dim=1).to(device),
+                                  ctx.share_weight(w[s].numel())) for rels, w, p in split])
+                for s in range(steps)]
+
+    def _group_loss(self, model, rels, z, which: Tensor, pair: Tensor, generator) -> Tensor:
+        prepared, config = self.prepared, self.config
+        z_src, z_dst = z[rels[0][0]], z[rels[0][2]]
+        if config.loss == "1-n":
+            r = model.relation_vectors_for(rels, which)
+            heads, tails = pair[0], pair[1]
+            loss = one_to_n_loss(model.scorer.score_tails(z_src[heads], r, z_dst),
+                                 model.scorer.score_heads(z_src, r, z_dst[tails]), heads, tails,
+                                 [prepared.train_filters[et] for et in rels], which,
+                                 label_smoothing=config.label_smoothing)
+            if config.n3_weight > 0:
+                loss = loss + config.n3_weight * n3_penalty(model.scorer, z_src[heads], r, z_dst[tails])
+            return loss
+        return sum(self._link_loss(model, et, z, pair[:, which == i], generator)
+                   for i, et in enumerate(rels) if bool((which == i).any()))
+
+    def _link_loss(self, model, et, z, pair: Tensor, generator) -> Tensor:
+        """BCE against filtered negatives for one relation."""
+        z_src, z_dst = z[et[0]], z[et[2]]
+        neg = filtered_negatives(pair[0].cpu(), self.prepared.num_nodes[et[2]], self.config.num_negatives,
+                                 true_edges=self.prepared.train_filters[et], generator=generator).to(pair.device)
+        pos = model.score(et, z_src[pair[0]], z_dst[pair[1]])
+        k = neg.size(1)
+        neg_scores = model.score(et, z_src[pair[0]].repeat_interleave(k, 0), z_dst[neg.reshape(-1)]).view(-1, k)
+        return negative_sampling_loss(pos, neg_scores)
+
+    # -- mini batch -------------------------------------------------------------------------
+    def _mini_steps(self, generator, ctx) -> list:
+        prepared, config = self.prepared, self.config
+        message_idx, supervision = epoch_messages(prepared, config, generator)
+        sampler = minibatch.epoch_sampler(prepared, config, message_idx)
+        filters = minibatch.negative_filters(prepared.train_filters)
+        steps = []
+        for which, pairs in minibatch.supervision_batches(prepared, supervision, config.batch_size, generator):
+            weight = 1.0   # a batch smaller than the group: every rank takes it all
+            if which.numel() >= ctx.world_size:
+                weight, which, pairs = ctx.share_weight(which.numel()), ctx.shard(which), ctx.shard(pairs, dim=1)
+            steps.append(("mini", sampler, filters, which, pairs, weight))
+        return steps
