@@ -16,6 +16,7 @@ import csv
 import io
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,17 +43,24 @@ def search_space(config: TrainConfig) -> dict[str, tuple]:
     m = config.model
     if m.num_layers == 0:
         space = {"lr": ("log", config.lr / 5, min(1.0, config.lr * 3)),
-                 "model.channels": ("choice", sorted({max(32, m.channels // 4), max(32, m.channels // 2), m.channels,
-                                                      m.channels * 2})),
+                 "model.channels": ("choice", _widths(config, (m.channels // 4, m.channels // 2, m.channels,
+                                                               m.channels * 2))),
                  "batch_size": ("choice", sorted({128, 256, 512, 1024, config.batch_size}))}
         if config.loss == "1-n":
             space["n3_weight"] = ("log", 1e-4, 0.1)
             space["label_smoothing"] = ("float", 0.0, 0.2)
         return space
     return {"lr": ("log", config.lr / 4, config.lr * 4),
-            "model.channels": ("choice", sorted({32, 64, 128, m.channels})),
+            "model.channels": ("choice", _widths(config, (32, 64, 128, m.channels))),
             "model.dropout": ("float", 0.0, 0.5),
             "supervision_ratio": ("float", 0.3, 1.0)}
+
+
+def _widths(config: TrainConfig, widths) -> list[int]:
+    """Candidate widths rounded to what the model takes (divisible by its heads, even for complex scorers)."""
+    m = config.model
+    unit = math.lcm(m.fusion_heads, m.heads if m.conv == "hgt" else 1, 2 if m.scorer in ("complex", "rotate") else 1)
+    return sorted({max(unit, 32 // unit * unit, round(w / unit) * unit) for w in widths} | {m.channels})
 
 
 def _suggest(trial, space: dict[str, tuple]) -> dict[str, Any]:

@@ -52,3 +52,20 @@ def test_cli_tune_writes_the_chosen_settings(graph_dir, tmp_path):
     config = (out / "config.yaml").read_text()
     assert "tune: false" in config                  # reading it back trains the chosen settings
     assert (out / "tuning.csv").is_file()
+
+
+@pytest.mark.parametrize("model", [
+    {"channels": 1000, "num_layers": 0, "scorer": "complex", "fusion_heads": 4},   # 1000 // 4 = 250 is no width
+    {"channels": 200, "num_layers": 0, "scorer": "complex", "fusion_heads": 4},
+    {"channels": 96, "num_layers": 2, "conv": "hgt", "heads": 3, "fusion_heads": 4},
+    {"channels": 64, "num_layers": 2, "scorer": "distmult"},
+])
+def test_every_searched_width_is_one_the_model_takes(model):
+    from mmgraph.train.config import TrainConfig
+    from mmgraph.train.tune import search_space
+
+    config = TrainConfig.from_dict({"model": model})
+    widths = search_space(config)["model.channels"][1]
+    assert len(widths) >= 3 and model["channels"] in widths
+    for width in widths:
+        TrainConfig.from_dict({"model": {**model, "channels": width}})   # raises InputError on a bad width
