@@ -21,6 +21,9 @@ Rows (`--json FILE`), medians over the timed steps:
   trim_step.epoch         the whole epoch, EXTRAPOLATED: epoch steps x the median step (trimmed vs
                           untrimmed); the timed steps only, not a measured epoch
 
+Every row also has the CPU seconds (`ours_cpu_s`, `baseline_cpu_s`): with one thread on a shared
+machine they are the work done, while wall times grow with the load.
+
     python benchmarks/trim_step.py [--quick] [--fanouts 10,5] [--steps 6] [--json FILE]
     python benchmarks/trim_step.py --fanouts 5 --batch-size 8192   # the one-layer epoch of the issue
 """
@@ -153,16 +156,18 @@ def main(argv=None) -> list[dict]:
         return sub
 
     times = {"trimmed": [], "untrimmed": []}
+    cpu = {"trimmed": [], "untrimmed": []}   # one thread: CPU seconds are the work, whatever the load
     rows, sampled_s = [], []
     for i, (which, pairs) in enumerate(batches[1:args.steps + 2]):   # the first one is a warm-up
         state = gen.get_state()
         order = ("trimmed", "untrimmed") if i % 2 == 0 else ("untrimmed", "trimmed")
         for path in order:
             gen.set_state(state)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             sub = step(model if path == "trimmed" else Untrimmed(model), which, pairs)
             if i:
                 times[path].append(time.perf_counter() - t0)
+                cpu[path].append(time.process_time() - c0)
         gen.set_state(state)
         t0 = time.perf_counter()
         sub = sampler.sample({"user": pairs[0], "item": pairs[1]}, generator=gen)
@@ -174,6 +179,7 @@ def main(argv=None) -> list[dict]:
         return sorted(v)[len(v) // 2]
 
     trimmed, untrimmed = median(times["trimmed"]), median(times["untrimmed"])
+    cpu_trimmed, cpu_untrimmed = median(cpu["trimmed"]), median(cpu["untrimmed"])
     gathered = median(rows)
     table = next(v for fs in x.values() for v in fs.values())
     ceiling_s = gather_seconds(table, gathered)
@@ -185,20 +191,23 @@ def main(argv=None) -> list[dict]:
     epoch_steps = len(batches)
     out = [
         make_row("trim_step.step", trimmed, "untrimmed step (same sample and negatives)", untrimmed,
-                 **common, **status, sample_s=round(median(sampled_s), 4)),
+                 **common, **status, sample_s=round(median(sampled_s), 4), ours_cpu_s=round(cpu_trimmed, 3),
+                 baseline_cpu_s=round(cpu_untrimmed, 3), cpu_ratio=round(cpu_untrimmed / cpu_trimmed, 3)),
         make_row("trim_step.gather_share", trimmed, "index_select of the step's rows (row-gather ceiling)",
                  ceiling_s, **common, **status, rows_gathered=gathered,
                  rows_per_s=round(gathered / trimmed), ceiling_rows_per_s=round(gathered / ceiling_s),
                  share_pct=round(100 * ceiling_s / trimmed, 2)),
         make_row("trim_step.epoch", trimmed * epoch_steps, "untrimmed epoch (extrapolated)", untrimmed * epoch_steps,
                  **common, **status, epoch_steps=epoch_steps, extrapolated=True,
-                 supervision_ratio=config.supervision_ratio),
+                 supervision_ratio=config.supervision_ratio, ours_cpu_s=round(cpu_trimmed * epoch_steps),
+                 baseline_cpu_s=round(cpu_untrimmed * epoch_steps)),
     ]
     for row in out:
         print(f"{row['name']:<24} ours {row['ours_s']:.3f} s  {row['baseline']} {row['baseline_s']:.3f} s  "
               f"ratio {row['ratio']}", file=sys.stderr)
     print(f"rows gathered a step {gathered}, share of the gather ceiling {out[1]['share_pct']} %, "
-          f"sampling {median(sampled_s):.3f} s of a {trimmed:.3f} s step; peak RSS {peak_rss_mb():.0f} MiB; "
+          f"sampling {median(sampled_s):.3f} s of a {trimmed:.3f} s step; CPU-s a step {cpu_trimmed:.2f} trimmed, "
+          f"{cpu_untrimmed:.2f} untrimmed; peak RSS {peak_rss_mb():.0f} MiB; "
           f"seeds equal: {equal} (max diff {max_diff:.1e})", file=sys.stderr)
     if args.json:
         write_rows(args.json, out)
