@@ -179,9 +179,10 @@ class HeteroNeighborSampler:
                 hop_nodes[t].append(frontier[t].numel() if t in frontier else 0)
         n_id = {t: torch.cat(c) if c else torch.empty(0, dtype=torch.long) for t, c in chunks.items()}
         order = {t: ids.argsort() for t, ids in n_id.items()}
+        sorted_ids = {t: n_id[t][o] for t, o in order.items()}   # once per type, not per edge type
 
         def to_local(t: str, ids: Tensor) -> Tensor:
-            return order[t][torch.searchsorted(n_id[t][order[t]], ids)]
+            return order[t][torch.searchsorted(sorted_ids[t], ids)]
 
         edge_index, e_id = {}, {}
         for et, (ptr, col, perm) in self._csr.items():
