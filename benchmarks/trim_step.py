@@ -40,8 +40,8 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import make_row, peak_rss_mb, write_rows  # noqa: E402
-from memory_scale import make_graph  # noqa: E402
+from common import make_row, peak_rss_mb, print_rows, write_rows  # noqa: E402
+from memory_scale import add_graph_args, make_graph  # noqa: E402
 
 from mmgraph.train import minibatch, trainer  # noqa: E402
 from mmgraph.train.config import TrainConfig, supervision_ratio  # noqa: E402
@@ -91,19 +91,9 @@ def gather_seconds(table: torch.Tensor, rows: int, repeat: int = 5) -> float:
 
 
 def main(argv=None) -> list[dict]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--nodes", type=int, default=1_000_000)
-    parser.add_argument("--edges", type=int, default=10_000_000)
-    parser.add_argument("--dim", type=int, default=64)
-    parser.add_argument("--quick", action="store_true", help="100k nodes, 1M edges, 3 timed steps")
-    parser.add_argument("--json", type=Path)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--batch-size", type=int, default=1024)
-    parser.add_argument("--fanouts", default="10,5")
-    parser.add_argument("--negatives", type=int, default=4)
+    parser = add_graph_args(argparse.ArgumentParser(description=__doc__.split("\n")[0]))
     parser.add_argument("--supervision-ratio", type=float, default=0.3)
-    parser.add_argument("--steps", type=int, default=6, help="timed steps of each path")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=6, help="timed steps of each path (--quick: at most 3)")
     args = parser.parse_args(argv)
     if args.quick:
         args.nodes, args.edges, args.steps = args.nodes // 10, args.edges // 10, min(args.steps, 3)
@@ -202,9 +192,7 @@ def main(argv=None) -> list[dict]:
                  supervision_ratio=config.supervision_ratio, ours_cpu_s=round(cpu_trimmed * epoch_steps),
                  baseline_cpu_s=round(cpu_untrimmed * epoch_steps)),
     ]
-    for row in out:
-        print(f"{row['name']:<24} ours {row['ours_s']:.3f} s  {row['baseline']} {row['baseline_s']:.3f} s  "
-              f"ratio {row['ratio']}", file=sys.stderr)
+    print_rows(out, width=24)
     print(f"rows gathered a step {gathered}, share of the gather ceiling {out[1]['share_pct']} %, "
           f"sampling {median(sampled_s):.3f} s of a {trimmed:.3f} s step; CPU-s a step {cpu_trimmed:.2f} trimmed, "
           f"{cpu_untrimmed:.2f} untrimmed; peak RSS {peak_rss_mb():.0f} MiB; "

