@@ -84,7 +84,10 @@ class HeteroNeighborSampler:
 
         sampler = HeteroNeighborSampler(mp_edges, num_nodes, [10, 5])
         sub = sampler.sample({"user": batch_src, "item": batch_dst}, generator=g)
-        z = model.embed(x_sub, mask_sub, sub.edge_index, n_id_dict=sub.n_id)
+        z, kl = model.embed(x_sub, mask_sub, sub.edge_index, n_id_dict=sub.n_id)
+        # each layer trimmed to what the layers above read: z holds the seeds' rows only
+        z, kl = model.embed(x_sub, mask_sub, sub.edge_index, n_id_dict=sub.n_id,
+                            num_sampled_nodes_dict=sub.num_sampled_nodes)
     """
 
     def __init__(self, edge_index_dict: dict[EdgeType, Tensor], num_nodes_dict: dict[str, int],
