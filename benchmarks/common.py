@@ -32,7 +32,7 @@ REQUIRED_KEYS = ("name", "ours_s", "baseline", "baseline_s", "ratio")
 
 __all__ = ["REQUIRED_KEYS", "Timing", "ProcessResult", "add_standard_args", "time_it", "time_two_phases",
            "synchronize",
-           "peak_rss_mb", "run_process", "make_row", "failed_row", "write_rows", "read_rows",
+           "peak_rss_mb", "run_process", "make_row", "failed_row", "write_rows", "print_rows", "read_rows",
            "format_table", "load_average"]
 
 
@@ -213,6 +213,13 @@ def write_rows(path: str | os.PathLike, rows: list[dict]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(rows, indent=2) + "\n")
+
+
+def print_rows(rows: list[dict], width: int = 18) -> None:
+    """One line a row on stderr: name, ours, the baseline, the ratio."""
+    for row in rows:
+        print(f"{row['name']:<{width}} ours {row['ours_s']:.3f} s  {row['baseline']} {row['baseline_s']:.3f} s  "
+              f"ratio {row['ratio']}", file=sys.stderr)
 
 
 def read_rows(path: str | os.PathLike) -> list[dict]:

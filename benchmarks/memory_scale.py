@@ -70,6 +70,22 @@ def make_graph(nodes: int, edges: int, dim: int, seed: int = 0) -> HeteroData:
     return g
 
 
+def add_graph_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The graph's size (`--quick`: a tenth) and the training step's shape, for this script and
+    `trim_step.py`."""
+    parser.add_argument("--nodes", type=int, default=1_000_000)
+    parser.add_argument("--edges", type=int, default=10_000_000)
+    parser.add_argument("--dim", type=int, default=64)
+    parser.add_argument("--quick", action="store_true", help="100k nodes and 1M edges")
+    parser.add_argument("--json", type=Path, help="write the result rows here")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch-size", type=int, default=1024)
+    parser.add_argument("--fanouts", default="10,5", help="sampled in-neighbours per layer")
+    parser.add_argument("--negatives", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=1)
+    return parser
+
+
 def graph_bytes(g: HeteroData) -> int:
     return sum(v.numel() * v.element_size() for store in g.stores for v in store.values()
                if isinstance(v, torch.Tensor))
@@ -115,19 +131,9 @@ class Timed:
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--nodes", type=int, default=1_000_000)
-    parser.add_argument("--edges", type=int, default=10_000_000)
-    parser.add_argument("--dim", type=int, default=64)
-    parser.add_argument("--quick", action="store_true", help="100k nodes and 1M edges")
-    parser.add_argument("--json", type=Path, help="write the result row here")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--batch-size", type=int, default=1024)
-    parser.add_argument("--fanouts", default="10,5", help="sampled in-neighbours per layer")
-    parser.add_argument("--negatives", type=int, default=4)
+    parser = add_graph_args(argparse.ArgumentParser(description=__doc__.split("\n")[0]))
     parser.add_argument("--supervision-ratio", type=float, default=0.01)
     parser.add_argument("--eval-share", type=float, default=0.0005, help="share of buys edges in valid and in test")
-    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     if args.quick:
         args.nodes, args.edges = args.nodes // 10, args.edges // 10

@@ -42,7 +42,7 @@ from torch import Tensor  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import Timing, add_standard_args, make_row, peak_rss_mb, time_two_phases, write_rows  # noqa: E402
+from common import Timing, add_standard_args, make_row, peak_rss_mb, print_rows, time_two_phases, write_rows  # noqa: E402
 from mmgraph.models import GraphSchema, LinkPredictor, ModelConfig  # noqa: E402
 from mmgraph.train.losses import negative_sampling_loss  # noqa: E402
 from mmgraph.train.message_passing import message_passing_edges  # noqa: E402
@@ -307,9 +307,7 @@ def main(argv=None) -> list[dict]:
     rows = [make_row("train_step.sample", t_ours.median_s, baseline, t_base.median_s, **common),
             make_row("train_step.step", s_ours.median_s, baseline, s_base.median_s, **common,
                      ours_compute_s=round(s_ours.median_s - t_ours.median_s, 4), **memory)]
-    for row in rows:
-        print(f"{row['name']:<18} ours {row['ours_s']:.3f} s  {baseline} {row['baseline_s']:.3f} s  "
-              f"ratio {row['ratio']}", file=sys.stderr)
+    print_rows(rows)
     if args.json:
         write_rows(args.json, rows)
     return rows

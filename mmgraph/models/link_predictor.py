@@ -111,12 +111,25 @@ class LinkPredictor(nn.Module):
 
     # --- embedding ---------------------------------------------------------------------------
     def embed(self, x_dict: dict[str, dict[str, Tensor]], mask_dict: dict[str, dict[str, Tensor]],
-              edge_index_dict: dict[EdgeType, Tensor], n_id_dict: dict[str, Tensor] | None = None
+              edge_index_dict: dict[EdgeType, Tensor], n_id_dict: dict[str, Tensor] | None = None,
+              num_sampled_nodes_dict: dict[str, list[int]] | None = None
               ) -> tuple[dict[str, Tensor], Tensor]:
-        """Node embeddings of every node type, and the KL term (0 unless variational and training)."""
+        """Node embeddings of every node type, and the KL term (0 unless variational and training).
+
+        ``num_sampled_nodes_dict`` (``SampledSubgraph.num_sampled_nodes``: a hop-ordered sample,
+        seeds first) trims each layer to the rows the layers above read (:mod:`mmgraph.nn.trim`):
+        the result holds only the seeds' rows of each type (the same values as untrimmed; the KL
+        is their mean). Every sampled node is read by the first layer, so all are projected.
+        """
+        hops = self.config.num_layers
+        if num_sampled_nodes_dict is not None and any(sum(c[hops + 1:]) for c in num_sampled_nodes_dict.values()):
+            raise InputError(f"num_sampled_nodes_dict: the sample has nodes beyond {hops} hops; trimming needs "
+                             f"as many sampled hops as layers")
         h = self.encode_nodes(x_dict, mask_dict, n_id_dict)
         if self.gnn is not None:
-            h = self.gnn(h, edge_index_dict)
+            h = self.gnn(h, edge_index_dict, num_sampled_nodes_dict=num_sampled_nodes_dict)
+        elif num_sampled_nodes_dict is not None:
+            h = {t: v[:num_sampled_nodes_dict[t][0]] if t in num_sampled_nodes_dict else v for t, v in h.items()}
         return self.readout(h)
 
     def encode_nodes(self, x_dict: dict[str, dict[str, Tensor]], mask_dict: dict[str, dict[str, Tensor]],

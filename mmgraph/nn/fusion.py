@@ -183,6 +183,9 @@ class AttentionFusion(_SlotFusion):
     def _fuse(self, t: str, filled: Tensor) -> Tensor:
         n, s, c = filled.shape
         d = c // self.heads
+        if s == 1:   # the weights are 1: no keys, no batched products of 1 x d matrices
+            alpha = nn.functional.dropout(filled.new_ones(n, self.heads, 1), self.dropout, self.training)
+            return self.lin_out((alpha * self.lin_v(filled).view(n, self.heads, d)).reshape(n, c))
         q = self.query[self._type_index[t]].to(filled.dtype).view(self.heads, d)
         k = self.lin_k(filled).view(n, s, self.heads, d)
         v = self.lin_v(filled).view(n, s, self.heads, d)

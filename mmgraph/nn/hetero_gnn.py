@@ -15,6 +15,7 @@ from mmgraph.nn.conv.hgt import HGTConv
 from mmgraph.nn.conv.rel_sage import RelSAGEConv
 from mmgraph.nn.conv.rgcn import RGCNConv
 from mmgraph.nn.named import NamedModuleDict
+from mmgraph.nn.trim import layer_rows, trim_csr
 
 CONVS: dict[str, type[nn.Module]] = {
     "sage": RelSAGEConv,
@@ -122,22 +123,54 @@ class HeteroGNN(nn.Module):
                     module.reset_parameters()
 
     def forward(self, x_dict: dict[str, Tensor],
-                edge_index_dict: dict[tuple[str, str, str], Tensor | CSR]) -> dict[str, Tensor]:
-        # group [2, E] tensors by destination once, not once per layer
-        csrs = prepare_adjacency(x_dict, edge_index_dict, self.node_types, self.edge_types)
+                edge_index_dict: dict[tuple[str, str, str], Tensor | CSR],
+                num_sampled_nodes_dict: dict[str, list[int]] | None = None) -> dict[str, Tensor]:
+        """All layers; with ``num_sampled_nodes_dict`` (a hop-ordered sample's nodes per hop,
+        see :mod:`mmgraph.nn.trim`) layer l computes only the rows the layers above read, and
+        the output holds only the seeds (hop 0) of each type. A conv whose messages read the
+        source's degree (``trimmable = False``: GCN) runs on the whole sample instead."""
+        untrimmable = not all(getattr(conv, "trimmable", True) for conv in self.convs)
+        if num_sampled_nodes_dict is None or untrimmable:
+            # group [2, E] tensors by destination once, not once per layer
+            csrs = prepare_adjacency(x_dict, edge_index_dict, self.node_types, self.edge_types)
+            for layer in range(self.num_layers):
+                x_dict = self.forward_layer(layer, x_dict, csrs)
+            if num_sampled_nodes_dict is None:
+                return x_dict
+            return {t: x[:num_sampled_nodes_dict[t][0]] if t in num_sampled_nodes_dict else x
+                    for t, x in x_dict.items()}
+        with torch.no_grad():   # no transpose of the whole sample: each layer builds its own
+            csrs = prepare_adjacency(x_dict, edge_index_dict, self.node_types, self.edge_types)
+        grad = torch.is_grad_enabled()
+        rows = {t: x.size(0) for t, x in x_dict.items()}
         for layer in range(self.num_layers):
-            x_dict = self.forward_layer(layer, x_dict, csrs)
+            n_in, n_out = layer_rows(num_sampled_nodes_dict, self.num_layers, layer, rows)
+            x_in = {t: x[:n_in[t]] for t, x in x_dict.items()}
+            # a conv that takes num_dst_dict computes only the kept rows; others compute all
+            # input rows (the extra ones get no edges) and are cut after
+            own = getattr(self.convs[layer], "trims_dst", False)
+            layer_csrs = {et: trim_csr(c, n_in[et[0]], n_out[et[2]], None if own else n_in[et[2]], transpose=grad)
+                          for et, c in csrs.items()}
+            x_dict = self.forward_layer(layer, x_in, layer_csrs, num_dst_dict=n_out)
         return x_dict
 
     def forward_layer(self, layer: int, x_dict: dict[str, Tensor],
-                      edge_index_dict: dict[tuple[str, str, str], Tensor | CSR]) -> dict[str, Tensor]:
+                      edge_index_dict: dict[tuple[str, str, str], Tensor | CSR],
+                      num_dst_dict: dict[str, int] | None = None) -> dict[str, Tensor]:
         """Layer ``layer`` alone (conv, then norm/act/dropout unless last, then residual), so
-        inference can run the stack one layer at a time over chunks of nodes."""
-        h_dict = self.convs[layer](x_dict, edge_index_dict)
+        inference can run the stack one layer at a time over chunks of nodes. With
+        ``num_dst_dict`` only the first ``num_dst_dict[t]`` rows of each type are computed."""
+        conv = self.convs[layer]
+        if num_dst_dict is None:
+            h_dict = conv(x_dict, edge_index_dict)
+        elif getattr(conv, "trims_dst", False):
+            h_dict = conv(x_dict, edge_index_dict, num_dst_dict=num_dst_dict)
+        else:
+            h_dict = {t: h[:num_dst_dict[t]] for t, h in conv(x_dict, edge_index_dict).items()}
         if layer < self.num_layers - 1:
             h_dict = {t: F.dropout(self.act(self.norms[layer][t](h)), self.dropout, self.training)
                       for t, h in h_dict.items()}
-        return {t: x_dict[t] + h for t, h in h_dict.items()} if self.residual else h_dict
+        return {t: x_dict[t][:h.size(0)] + h for t, h in h_dict.items()} if self.residual else h_dict
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({self.channels}, num_layers={self.num_layers}, "

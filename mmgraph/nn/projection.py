@@ -125,6 +125,8 @@ class FeatureProjection(nn.Module):
             raise InputError(f"node type {t!r}: node id {int(n_id.max())} is out of range (the model has "
                              f"{table.size(0)} nodes)")
         known = n_id >= 0
+        if n_id.device.type == "cpu" and bool(known.all()):   # every id known: the rows as they are
+            return table[n_id], known
         return table[n_id.clamp_min(0)] * known[:, None].to(table.dtype), known
 
     def _drop_slots(self, mask: Tensor) -> Tensor:
@@ -150,9 +152,12 @@ class FeatureProjection(nn.Module):
                 if x.size(0) != n or m.size(0) != n:
                     raise InputError(f"node type {t!r}, feature {f!r}: {x.size(0)} rows and {m.size(0)} mask "
                                      f"entries, expected {n}")
-                # Zero absent rows before and after: whatever they hold reaches neither output nor grads.
-                x = x.masked_fill(~m[:, None], 0.0)
-                slots.append(self.lins[(t, f)](self.norms[(t, f)](x)).masked_fill(~m[:, None], 0.0))
+                # Zero absent rows before and after: whatever they hold reaches neither output nor grads
+                # (on CPU, where asking costs no device sync, skipped when every row is present).
+                absent = None if m.device.type == "cpu" and bool(m.all()) else ~m[:, None]
+                x = x if absent is None else x.masked_fill(absent, 0.0)
+                token = self.lins[(t, f)](self.norms[(t, f)](x))
+                slots.append(token if absent is None else token.masked_fill(absent, 0.0))
                 masks.append(m)
             if t in self.embeddings:
                 emb, known = self._learned_slot(t, n, n_id)

@@ -133,7 +133,8 @@ def minibatch_step_loss(model, prepared, config, sampler: HeteroNeighborSampler,
     device = next(model.parameters()).device
     n_id = {t: v.to(device) for t, v in sub.n_id.items()}
     x_sub, m_sub = feature_rows(x, m, n_id)
-    z, kl = model.embed(x_sub, m_sub, {et: ei.to(device) for et, ei in sub.edge_index.items()}, n_id_dict=n_id)
+    z, kl = model.embed(x_sub, m_sub, {et: ei.to(device) for et, ei in sub.edge_index.items()}, n_id_dict=n_id,
+                        num_sampled_nodes_dict=sub.num_sampled_nodes)   # z: the seeds' rows only
     local = {t: v.to(device) for t, v in sub.seed_local.items()}
 
     def rows(where: tuple[str, int, int]) -> Tensor:

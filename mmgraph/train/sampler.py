@@ -27,12 +27,20 @@ class SampledSubgraph(NamedTuple):
     edge_index: {edge type: LongTensor [2, E] local ids into n_id of its source / target type}
     seed_local: {node type: LongTensor positions of each given seed in n_id (duplicates share one)}
     e_id:       {edge type: LongTensor [E] positions of the sampled edges in the full edge_index}
+    num_sampled_nodes: {node type: [seeds, new at hop 1, ..., new at hop K]}: n_id is ordered by hop
+    num_sampled_edges: {edge type: [edges sampled at hop 1, ..., hop K]}: edge_index is ordered by hop
+
+    The last two are the trim plan (as PyG's `trim_to_layer`): an edge of hop k ends at a node
+    added at hop k-1 and starts at one added at hop <= k, so layer l of L only needs the first
+    `sum(num_sampled_nodes[t][:L-l+1])` rows as input and computes the first `...[:L-l]`.
     """
 
     n_id: dict[str, Tensor]
     edge_index: dict[EdgeType, Tensor]
     seed_local: dict[str, Tensor]
     e_id: dict[EdgeType, Tensor]
+    num_sampled_nodes: dict[str, list[int]] | None = None
+    num_sampled_edges: dict[EdgeType, list[int]] | None = None
 
 
 def _unique_in_order(x: Tensor) -> tuple[Tensor, Tensor]:
@@ -76,7 +84,10 @@ class HeteroNeighborSampler:
 
         sampler = HeteroNeighborSampler(mp_edges, num_nodes, [10, 5])
         sub = sampler.sample({"user": batch_src, "item": batch_dst}, generator=g)
-        z = model.embed(x_sub, mask_sub, sub.edge_index, n_id_dict=sub.n_id)
+        z, kl = model.embed(x_sub, mask_sub, sub.edge_index, n_id_dict=sub.n_id)
+        # each layer trimmed to what the layers above read: z holds the seeds' rows only
+        z, kl = model.embed(x_sub, mask_sub, sub.edge_index, n_id_dict=sub.n_id,
+                            num_sampled_nodes_dict=sub.num_sampled_nodes)
     """
 
     def __init__(self, edge_index_dict: dict[EdgeType, Tensor], num_nodes_dict: dict[str, int],
@@ -146,14 +157,19 @@ class HeteroNeighborSampler:
         known = {t: torch.cat(c).sort().values if c else torch.empty(0, dtype=torch.long)
                  for t, c in chunks.items()}
         picked: dict[EdgeType, list[tuple[Tensor, Tensor]]] = {et: [] for et in self.edge_types}
+        hop_nodes = {t: [sum(c.numel() for c in chunks[t])] for t in self.num_nodes}
+        hop_edges: dict[EdgeType, list[int]] = {et: [] for et in self.edge_types}
         for k in self.fanouts:
             reached: dict[str, list[Tensor]] = {}
+            for counts in hop_edges.values():
+                counts.append(0)
             for et, (ptr, col, perm) in self._csr.items():
                 nodes = frontier.get(et[2])
                 if nodes is None or nodes.numel() == 0:
                     continue
                 pos, rows = self._sample_positions(ptr, nodes, k, generator)
                 picked[et].append((pos, nodes[rows]))
+                hop_edges[et][-1] = pos.numel()
                 reached.setdefault(et[0], []).append(col[pos])
             frontier = {}
             for t, found in reached.items():
@@ -162,11 +178,14 @@ class HeteroNeighborSampler:
                 frontier[t] = new
                 chunks[t].append(new)
                 known[t] = torch.cat([known[t], new]).sort().values
+            for t in self.num_nodes:
+                hop_nodes[t].append(frontier[t].numel() if t in frontier else 0)
         n_id = {t: torch.cat(c) if c else torch.empty(0, dtype=torch.long) for t, c in chunks.items()}
         order = {t: ids.argsort() for t, ids in n_id.items()}
+        sorted_ids = {t: n_id[t][o] for t, o in order.items()}   # once per type, not per edge type
 
         def to_local(t: str, ids: Tensor) -> Tensor:
-            return order[t][torch.searchsorted(n_id[t][order[t]], ids)]
+            return order[t][torch.searchsorted(sorted_ids[t], ids)]
 
         edge_index, e_id = {}, {}
         for et, (ptr, col, perm) in self._csr.items():
@@ -177,4 +196,4 @@ class HeteroNeighborSampler:
             e_id[et] = perm[pos]
         for t in self.num_nodes:
             seed_local.setdefault(t, torch.empty(0, dtype=torch.long))
-        return SampledSubgraph(n_id, edge_index, seed_local, e_id)
+        return SampledSubgraph(n_id, edge_index, seed_local, e_id, hop_nodes, hop_edges)

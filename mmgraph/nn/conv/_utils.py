@@ -47,8 +47,11 @@ def incoming(node_types: list[str], edge_types: list[EdgeType]) -> dict[str, lis
 
 
 def prepare_adjacency(x_dict: dict[str, Tensor], edge_index_dict: dict, node_types: list[str],
-                      edge_types: list[EdgeType]) -> dict[EdgeType, CSR]:
+                      edge_types: list[EdgeType], num_dst: dict[str, int] | None = None) -> dict[EdgeType, CSR]:
     """Check the inputs against the metadata and turn every adjacency into a CSR.
+
+    ``num_dst`` gives the destination rows of a type when fewer than its ``x_dict`` rows (the
+    first ones: a trimmed layer, see :mod:`mmgraph.nn.trim`).
 
     Edge types of the metadata that ``edge_index_dict`` leaves out have no edges in this call.
     A ``[2, E]`` tensor is grouped here (with its transpose when gradients are on); pass a
@@ -68,14 +71,15 @@ def prepare_adjacency(x_dict: dict[str, Tensor], edge_index_dict: dict, node_typ
         for end in (et[0], et[2]):
             if end not in x_dict:
                 raise InputError(f"{name}: x_dict has no features for node type {end!r}")
-        num_src, num_dst = x_dict[et[0]].size(0), x_dict[et[2]].size(0)
+        num_src = x_dict[et[0]].size(0)
+        dst_rows = x_dict[et[2]].size(0) if num_dst is None else num_dst.get(et[2], x_dict[et[2]].size(0))
         if isinstance(adj, CSR):
-            if adj.num_src != num_src or adj.num_dst != num_dst:
+            if adj.num_src != num_src or adj.num_dst != dst_rows:
                 raise InputError(f"{name}: CSR is {adj.num_dst}x{adj.num_src} (dst x src) but x_dict "
-                                 f"has {num_dst} {et[2]!r} and {num_src} {et[0]!r} nodes")
+                                 f"has {dst_rows} {et[2]!r} and {num_src} {et[0]!r} nodes")
             csrs[et] = adj
         else:
-            csrs[et] = to_csr(adj, num_src, num_dst, transpose=torch.is_grad_enabled(), name=name)
+            csrs[et] = to_csr(adj, num_src, dst_rows, transpose=torch.is_grad_enabled(), name=name)
     return csrs
 
 

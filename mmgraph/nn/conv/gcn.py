@@ -73,6 +73,10 @@ class GCNConv(nn.Module):
             for b in self.bias.values():
                 nn.init.zeros_(b)
 
+    # a message's weight reads its source's degree, which trimming the source's own in-edges
+    # would change: HeteroGNN runs this conv on the whole sample
+    trimmable = False
+
     def forward(self, x_dict: dict[str, Tensor],
                 edge_index_dict: dict[tuple[str, str, str], Tensor | CSR]) -> dict[str, Tensor]:
         check_channels(x_dict, self.in_channels, type(self).__name__)

@@ -66,6 +66,8 @@ class RGCNConv(nn.Module):
         self._incoming = incoming(self.node_types, self.edge_types)
         self.reset_parameters()
 
+    trims_dst = True   # forward takes num_dst_dict
+
     def reset_parameters(self) -> None:
         # Glorot on the 2-D slices, as in the paper's reference code and PyG.
         for w in self.weight:
@@ -90,13 +92,16 @@ class RGCNConv(nn.Module):
         return aggregate(x_src, csr, "mean") @ weight
 
     def forward(self, x_dict: dict[str, Tensor],
-                edge_index_dict: dict[tuple[str, str, str], Tensor | CSR]) -> dict[str, Tensor]:
+                edge_index_dict: dict[tuple[str, str, str], Tensor | CSR],
+                num_dst_dict: dict[str, int] | None = None) -> dict[str, Tensor]:
+        """``num_dst_dict``: compute only the first rows of a type (a trimmed layer)."""
         check_channels(x_dict, self.in_channels, type(self).__name__)
-        csrs = prepare_adjacency(x_dict, edge_index_dict, self.node_types, self.edge_types)
+        csrs = prepare_adjacency(x_dict, edge_index_dict, self.node_types, self.edge_types, num_dst_dict)
         weights = self.relation_weights()
         out_dict: dict[str, Tensor] = {}
         for t, x in x_dict.items():
-            out = self.root[t](x)  # a fresh tensor autograd does not keep: accumulate in place
+            x_dst = x if num_dst_dict is None else x[:num_dst_dict.get(t, x.size(0))]
+            out = self.root[t](x_dst)  # a fresh tensor autograd does not keep: accumulate in place
             for et in self._incoming[t]:
                 if et in csrs:
                     out.add_(self._relation(x_dict[et[0]], csrs[et], weights[self._relation_index[et]]))
