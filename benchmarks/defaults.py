@@ -23,7 +23,8 @@ import sys
 import time
 from pathlib import Path
 
-# Before torch loads: spinning OpenMP workers slow a shared CPU 10-60x (UMLS: 126 s an epoch against 2 s).
+# Before torch loads, as the CLI does: spinning OpenMP workers slow a shared CPU many times over
+# (a run without it on a loaded machine: UMLS at 126 s an epoch, against about 3 s with the CLI).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # noqa: E402
