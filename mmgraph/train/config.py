@@ -13,8 +13,22 @@ from mmgraph.models import ModelConfig
 EARLY_STOP_METRICS = ("mrr", "hits@1", "hits@3", "hits@10", "auc", "ap")
 
 
+class ConfigFile:
+    """What every settings dataclass offers: read from YAML, plain dict out, a changed copy."""
+
+    @classmethod
+    def from_yaml(cls, path: str | Path):
+        return cls.from_dict(read_config_yaml(path), source=str(path))
+
+    def to_dict(self) -> dict[str, Any]:
+        return config_to_dict(self)
+
+    def replace(self, **changes: Any):
+        return dataclasses.replace(self, **changes)
+
+
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(ConfigFile):
     """Everything `mmgraph train` needs besides the graph.
 
     `loss="1-n"` scores each supervision edge against every candidate of the right type in both
@@ -111,15 +125,6 @@ class TrainConfig:
     def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> "TrainConfig":
         return config_from_dict(cls, data, source=source, what="training", sequences=("relations", "fanouts"))
 
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> "TrainConfig":
-        return cls.from_dict(read_config_yaml(path), source=str(path))
-
-    def to_dict(self) -> dict[str, Any]:
-        return config_to_dict(self)
-
-    def replace(self, **changes: Any) -> "TrainConfig":
-        return dataclasses.replace(self, **changes)
 
 
 def supervision_ratio(config: TrainConfig) -> float:

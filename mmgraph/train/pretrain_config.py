@@ -1,21 +1,19 @@
 """PretrainConfig: what `mmgraph pretrain` needs besides the graph, one frozen dataclass from YAML."""
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from mmgraph.errors import InputError
 from mmgraph.models import ModelConfig
-from mmgraph.train.config import config_from_dict, config_to_dict, read_config_yaml
+from mmgraph.train.config import ConfigFile, config_from_dict
 from mmgraph.train.optim import OPTIMIZERS
 
 __all__ = ["PretrainConfig"]
 
 
 @dataclass(frozen=True)
-class PretrainConfig:
+class PretrainConfig(ConfigFile):
     """Self-supervised pretraining: the weights of the three objectives and how their inputs are drawn.
 
     The loss of one epoch is
@@ -91,13 +89,3 @@ class PretrainConfig:
             if not str(e).startswith("pretrain config: "):
                 raise
             raise InputError(f"{source}: {str(e).removeprefix('pretrain config: ')}") from None
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> "PretrainConfig":
-        return cls.from_dict(read_config_yaml(path), source=str(path))
-
-    def to_dict(self) -> dict[str, Any]:
-        return config_to_dict(self)
-
-    def replace(self, **changes: Any) -> "PretrainConfig":
-        return dataclasses.replace(self, **changes)
