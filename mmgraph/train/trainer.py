@@ -160,12 +160,16 @@ def fit(model: LinkPredictor, prepared: PreparedGraph, config, *, device: torch.
         trained.extras.load_state_dict(resume_blob.get("objective", {}))
         optimizer.load_state_dict(resume_blob["optimizer"])
         generator.set_state(resume_blob["generator"])
-        torch.set_rng_state(resume_blob["torch_rng"])
+    ctx = distributed.current()
+    if resume_blob is not None:   # this rank's global RNG (dropout), which its own share may have moved on
+        ranks = resume_blob.get("torch_rng_ranks") or []
+        torch.set_rng_state(ranks[ctx.rank] if len(ranks) == ctx.world_size else resume_blob["torch_rng"])
+    # rank 0 alone writes the checkpoint, but every rank's RNG state goes in it
+    gather_rng = ctx.distributed and ctx.broadcast(checkpoint is not None)
     if freeze is not None:
         freeze.attach(optimizer)
     x, m = to_device(prepared, device)
     objective.start(x, m, device)
-    ctx = distributed.current()
     runner = ctx.wrap(trained)  # after any resumed weights: DDP starts every rank from rank 0's
     mode, why = ctx.broadcast((state.batching, "as chosen before the resume") if state.batching
                               else choose_batching(prepared, config, device))  # rank 0's choice for all
@@ -213,8 +217,10 @@ def fit(model: LinkPredictor, prepared: PreparedGraph, config, *, device: torch.
         state.log_rows.append(row)
         state.epoch = epoch
         stop_asked = any([bool(cb.on_epoch(epoch, row)) for cb in callbacks]) or stop_asked
+        rng_states = ctx.all_gather(torch.get_rng_state()) if gather_rng else None
         if checkpoint is not None:
-            save_checkpoint(checkpoint, model, optimizer, state, generator, objective_state=trained.extras.state_dict())
+            save_checkpoint(checkpoint, model, optimizer, state, generator, objective_state=trained.extras.state_dict(),
+                            rank_rng_states=rng_states)
         if validating and ctx.broadcast(state.bad_evals >= config.patience):  # rank 0 decides for all
             log.info("early stop at epoch %d (best valid %s %.4f at epoch %d)", epoch, config.early_stop_metric,
                      state.best_mrr, state.best_epoch)
@@ -249,12 +255,15 @@ def _validate(model, prepared, config, device, features, mode, state: TrainState
 
 
 def save_checkpoint(path: Path, model: LinkPredictor, optimizer: torch.optim.Optimizer, state: TrainState,
-                    generator: torch.Generator, *, objective_state: dict | None = None) -> None:
+                    generator: torch.Generator, *, objective_state: dict | None = None,
+                    rank_rng_states: list[torch.Tensor] | None = None) -> None:
     """model, optimizer, RNG states and the TrainState; "objective": the objective's own modules
-    (pretraining's feature decoders), only when it has any."""
+    (pretraining's feature decoders), only when it has any; "torch_rng_ranks": under torchrun, each
+    rank's global RNG state in rank order (they part when the ranks' shares draw different amounts)."""
     blob = {
         "model": model.state_dict(),
         **({"objective": objective_state} if objective_state else {}),
+        **({"torch_rng_ranks": rank_rng_states} if rank_rng_states else {}),
         "optimizer": optimizer.state_dict(),
         "generator": generator.get_state(),
         "torch_rng": torch.get_rng_state(),

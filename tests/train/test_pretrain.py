@@ -69,23 +69,52 @@ def test_bad_pretrain_config_exits_2_naming_the_option(graph_dir, tmp_path, caps
         PretrainConfig.from_dict({"edge_weight": 0, "feature_weight": 0, "contrastive_weight": 0})
 
 
-def test_pretraining_never_sees_held_out_edges(graph_dir, tmp_path, monkeypatch):
-    seen = []
-    real = pretrain_module.edge_reconstruction_loss
+@pytest.mark.parametrize("mode", ["full", "mini"])
+def test_pretraining_never_sees_held_out_edges(mode, graph_dir, tmp_path, monkeypatch):
+    """Neither the reconstructed edges nor (mini-batch) the sampled subgraphs' message edges, in
+    either direction, include a valid or test edge."""
+    from mmgraph.train import minibatch
+
+    seen, messages, subs = [], [], []
+    real, real_sampler = pretrain_module.edge_reconstruction_loss, minibatch.epoch_sampler
 
     def record(z_src, z_dst, pos, neg):
-        seen.append(pos.cpu())
+        ends = pos.cpu()
+        if mode == "mini":   # local ids of the subgraph just sampled; item -in-> group is the one relation
+            ends = torch.stack([subs[-1].n_id["item"][ends[0]], subs[-1].n_id["group"][ends[1]]])
+        seen.append(ends)
         return real(z_src, z_dst, pos, neg)
 
+    def sampler(*args, **kwargs):
+        made = real_sampler(*args, **kwargs)
+        sample = made.sample
+
+        def watched(seeds, **kw):
+            sub = sample(seeds, **kw)
+            subs.append(sub)
+            for et, ei in sub.edge_index.items():
+                src, dst = sub.n_id[et[0]][ei[0]], sub.n_id[et[2]][ei[1]]
+                messages.append(torch.stack([src, dst] if et[0] == "item" else [dst, src]))
+            return sub
+
+        made.sample = watched
+        return made
+
     monkeypatch.setattr(pretrain_module, "edge_reconstruction_loss", record)
-    config = PretrainConfig.from_dict({"epochs": 5, "model": {"channels": 8, "num_layers": 1, "fusion_heads": 2}})
+    monkeypatch.setattr(minibatch, "epoch_sampler", sampler)
+    config = PretrainConfig.from_dict({"epochs": 5, "batching": mode, "batch_size": 4,
+                                       "model": {"channels": 8, "num_layers": 1, "fusion_heads": 2}})
     pretrain_run(graph_dir, tmp_path / "pre", config, device=torch.device("cpu"))
     graph = mmgraph.load_graph(graph_dir)
     et = ("item", "in", "group")
     held = graph[et].edge_index[:, graph[et].split > 0]
     held_keys = set((held[0] * 100 + held[1]).tolist())
-    used = torch.cat(seen, dim=1)
-    assert used.numel() and not held_keys & set((used[0] * 100 + used[1]).tolist())
+    for used in (seen, messages) if mode == "mini" else (seen,):
+        used = torch.cat(used, dim=1)
+        assert used.numel() and not held_keys & set((used[0] * 100 + used[1]).tolist())
+    used = torch.cat(seen, dim=1)   # and the mapping to global ids is right: each pair is an edge of the graph
+    assert set((used[0] * 100 + used[1]).tolist()) <= set((graph[et].edge_index[0] * 100
+                                                          + graph[et].edge_index[1]).tolist())
 
 
 def test_feature_reconstruction_learns(graph_dir, tmp_path):
