@@ -195,16 +195,14 @@ def fit(model: LinkPredictor, prepared: PreparedGraph, config, *, device: torch.
         set_learning_rate(optimizer, base_lrs, guard.lr_scale * warmup_factor(epoch, config.warmup_epochs))
         terms = run_epoch(trained, objective, optimizer, mode, epoch, generator, runner, config.grad_clip, on_step)
         row = {"epoch": epoch, **dict(zip(terms, ctx.mean(*terms.values())))}
-        if not guard.check(epoch, row["loss"], trained, optimizer):  # rolled back: this epoch's update is undone
-            row.update(seconds=time.perf_counter() - start, rollback=guard.rollbacks)
-            state.log_rows.append(row)
-            state.epoch = epoch
-            continue
+        rolled_back = not guard.check(epoch, row["loss"], trained, optimizer)   # this epoch's update undone
         valid = None
-        if validating and (epoch % config.eval_every == 0 or epoch == config.epochs) and ctx.is_main:
+        if not rolled_back and validating and (epoch % config.eval_every == 0 or epoch == config.epochs) \
+                and ctx.is_main:
             valid = _validate(model, prepared, config, device, (x, m), mode, state, row, evaluate)
-        if ctx.broadcast(valid == "overflow"):   # finite weights, embeddings that overflow: a bad epoch too
-            guard.check(epoch, math.nan, trained, optimizer)
+        if not rolled_back and ctx.broadcast(valid == "overflow"):   # finite weights, overflowing embeddings
+            rolled_back = not guard.check(epoch, math.nan, trained, optimizer)
+        if rolled_back:
             row.update(seconds=time.perf_counter() - start, rollback=guard.rollbacks)
             state.log_rows.append(row)
             state.epoch = epoch
