@@ -47,6 +47,13 @@ EdgeType = tuple[str, str, str]
 _KG_RANKS = ((2e6, 1000), (2e7, 500), (2e8, 200), (float("inf"), 100))
 
 
+# The media-graph recipe, also the demo's settings (`mmgraph.train.presets.DEMO_TRAIN`, where the
+# choice of supervision_ratio on the demo's validation split is given).
+MEDIA_SETTINGS: dict[str, Any] = {
+    "epochs": 200, "eval_every": 5, "patience": 15, "lr": 0.003, "supervision_ratio": 0.7,
+    "model": {"channels": 64, "num_layers": 2, "conv": "sage", "scorer": "distmult",
+              "embedding_norm": 3.0, "dropout": 0.2, "kl_weight": 0.003}}
+
 @dataclass(frozen=True)
 class GraphProfile:
     """What the recipe looks at: counts, which types carry which modalities, which relations score."""
@@ -160,10 +167,7 @@ def recipe_for(profile: GraphProfile) -> tuple[dict[str, Any], list[str]]:
         reasons.append("featured homogeneous graph: 2-layer GCN encoder over the features, variational head, "
                        "dot-product decoder (VGAE), every training edge reconstructed, early stop on valid AUC")
     else:
-        settings.update({
-            "epochs": 200, "eval_every": 5, "patience": 15, "lr": 0.003, "supervision_ratio": 0.7,
-            "model": {"channels": 64, "num_layers": 2, "conv": "sage", "scorer": "distmult",
-                      "embedding_norm": 3.0, "dropout": 0.2, "kl_weight": 0.003}})
+        settings.update(copy.deepcopy(MEDIA_SETTINGS))
         reasons.append("media graph: features fused per node, 2 SAGE layers, variational head, DistMult on "
                        "embeddings of norm 3 (bounded scores), Adam lr 0.003, 70% of training edges supervise")
     return settings, reasons
