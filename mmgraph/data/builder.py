@@ -16,7 +16,7 @@ import torch
 from torch_geometric.data import HeteroData
 
 from mmgraph.data.edges import EdgeSet, table_edges, triple_edges
-from mmgraph.data.features import EncodedColumn, encode_feature, prepare_feature
+from mmgraph.data.features import EncodedColumn, PreparedFeature, encode_feature, prepare_features
 from mmgraph.data.graph import edge_key
 from mmgraph.data.ids import NodeIds
 from mmgraph.data.knn import knn_graph, knn_record
@@ -68,8 +68,9 @@ def build_graph(manifest: Manifest | str | os.PathLike | Mapping, *, root: str |
     with timer("read edges"):
         edges = _read_edges(manifest, ids)
     with timer("prepare features"):
-        prepared = [prepare_feature(manifest, t, name, feat, tables[t])
-                    for t, spec in manifest.nodes.items() for name, feat in spec.features.items()]
+        prepared = [column for t, spec in manifest.nodes.items() for name, feat in spec.features.items()
+                    for column in prepare_features(manifest, t, name, feat, tables[t])]
+        _check_unique_columns(manifest, prepared)
     encoded: dict[str, dict[str, EncodedColumn]] = {t: {} for t in ids}
     for feature in prepared:
         with timer(f"encode {feature.node_type}.{feature.name}"):
@@ -85,7 +86,7 @@ def build_graph(manifest: Manifest | str | os.PathLike | Mapping, *, root: str |
             _add_edges(edges, edge_type, EdgeSet(edge_index), f"{manifest.label}: nodes.{t}.knn")
             knn_specs.append(knn_record(edge_type, feature, k))
     with timer("assemble"):
-        graph = _assemble(manifest, ids, edges, encoded, knn_specs)
+        graph = _assemble(manifest, ids, edges, encoded, knn_specs, prepared)
     report = _report(ids, edges, encoded, timer)
     log.info("built %s in %.1fs: %s", manifest.name, report["seconds"],
              ", ".join(f"{t} {len(i)}" for t, i in ids.items()))
@@ -113,6 +114,16 @@ def knn_plan(manifest: Manifest, counts: dict[str, int]) -> list[tuple[str, str,
                          ", ".join(f"{t} -similar_{name}-> {t}" for _, name, _ in chosen), DEFAULT_KNN_K)
             plan += chosen
     return plan
+
+
+def _check_unique_columns(manifest: Manifest, prepared: list[PreparedFeature]) -> None:
+    seen = set()
+    for feature in prepared:
+        key = (feature.node_type, feature.name)
+        if key in seen:   # only a derived column (e.g. NAME_imagenet) can meet a manifest feature
+            raise InputError(f"{manifest.label}: nodes.{feature.node_type}.features.{feature.name}: the build "
+                             f"derives a column of this name from another feature; rename the feature")
+        seen.add(key)
 
 
 def _read_edges(manifest: Manifest, ids: dict[str, NodeIds]) -> dict[tuple, EdgeSet]:
@@ -145,7 +156,8 @@ def _warn_duplicates(edge_type: tuple, edge_set: EdgeSet) -> None:
         log.warning("%s: %d repeated (source, target) pairs kept as given", edge_key(edge_type), repeated)
 
 
-def _assemble(manifest: Manifest, ids: dict[str, NodeIds], edges, encoded, knn_specs: list[dict]) -> HeteroData:
+def _assemble(manifest: Manifest, ids: dict[str, NodeIds], edges, encoded, knn_specs: list[dict],
+              prepared: list[PreparedFeature]) -> HeteroData:
     graph = HeteroData()
     for t, node_ids in ids.items():
         store = graph[t]
@@ -161,7 +173,9 @@ def _assemble(manifest: Manifest, ids: dict[str, NodeIds], edges, encoded, knn_s
             graph[edge_type].split = edge_set.split
     source = {t: {"id": None, "columns": {}} for t in ids}
     for t, spec in manifest.nodes.items():
-        source[t] = {"id": spec.id, "columns": {name: feat.source for name, feat in spec.features.items()}}
+        source[t]["id"] = spec.id
+    for feature in prepared:   # per built column, so `predict --items` reads each from its column
+        source[feature.node_type]["columns"][feature.name] = feature.spec.source
     graph.mmgraph = {
         "name": manifest.name,
         "ids": {t: list(node_ids.ids) for t, node_ids in ids.items()},

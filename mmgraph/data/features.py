@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from mmgraph.data.manifest import FeatureSpec, Manifest
+from mmgraph.data.naming import network_view_name
 from mmgraph.data.tables import Table
 from mmgraph.errors import InputError
 
@@ -48,31 +49,39 @@ class EncodedColumn:
     bad_files: list[dict] = field(default_factory=list)
 
 
-def prepare_feature(manifest: Manifest, node_type: str, name: str, spec: FeatureSpec,
-                    table: Table) -> PreparedFeature:
-    """Read the feature's cells and turn them into what its encoder's `load` takes."""
+def prepare_features(manifest: Manifest, node_type: str, name: str, spec: FeatureSpec,
+                     table: Table) -> list[PreparedFeature]:
+    """The feature's encoder inputs: one column, or for small images left to the default encoder two,
+    `name` as pixels and `name_imagenet` (`network_view_name`) through the packaged ImageNet network."""
     values = feature_values(spec, table, manifest.root, where=f"{manifest.label}: nodes.{node_type}.features.{name}")
     if spec.encoder is not None:
-        encoder_field, encoder_name = f"nodes.{node_type}.features.{name}.encoder", spec.encoder
-    else:
-        encoder_field = f"encoders.{spec.modality}"
-        encoder_name = manifest.encoders.get(spec.modality, "default")
-        if spec.modality == "image" and encoder_name == "default":
-            encoder_name = default_image_encoder(values, where=f"{node_type}.{name}")
-    return PreparedFeature(node_type, name, spec, table.path, values, encoder_field, encoder_name)
+        return [PreparedFeature(node_type, name, spec, table.path, values,
+                                f"nodes.{node_type}.features.{name}.encoder", spec.encoder)]
+    encoder_field = f"encoders.{spec.modality}"
+    encoder_name = manifest.encoders.get(spec.modality, "default")
+    side = median_image_side(values) if spec.modality == "image" and encoder_name == "default" else None
+    if side is None or side > SMALL_IMAGE_PX:
+        return [PreparedFeature(node_type, name, spec, table.path, values, encoder_field, encoder_name)]
+    from mmgraph.encoders import default_encoder_name
+
+    log.info("%s.%s: images are small (median side %d px): encoding them as pixels (encoder: pixels), and "
+             "through the ImageNet network as %s beside them; set `encoder:` on the feature to choose one",
+             node_type, name, side, network_view_name(name))
+    return [PreparedFeature(node_type, name, spec, table.path, values, encoder_field, "pixels"),
+            PreparedFeature(node_type, network_view_name(name), spec, table.path, values, encoder_field,
+                            default_encoder_name("image"))]
 
 
 # Images whose median longer side is at most this many pixels (glyphs, icons, scanned digits) are
-# encoded as their own pixels by default: an ImageNet network sees little in them once upscaled
-# (demo digits, 8x8 px: image-shows-word validation MRR .940 with pixels vs .902 EfficientNet-only).
+# encoded as their own pixels (the feature, and its kNN relation) and, beside them, through the
+# ImageNet network, which sees little in them alone once upscaled: demo digits, 8x8 px,
+# image-shows-word validation MRR .902 EfficientNet only, .940 with the pixels beside it.
 SMALL_IMAGE_PX = 32
 
 
-def default_image_encoder(paths: list, *, where: str, sample: int = 16) -> str:
-    """"pixels" for small images, else the packaged default network; the choice is logged."""
+def median_image_side(paths: list, *, sample: int = 16) -> int | None:
+    """The median longer side, in pixels, of the first `sample` readable images (None if none is)."""
     from PIL import Image
-
-    from mmgraph.encoders import default_encoder_name
 
     sides = []
     for path in [p for p in paths if p is not None][:sample]:
@@ -81,11 +90,7 @@ def default_image_encoder(paths: list, *, where: str, sample: int = 16) -> str:
                 sides.append(max(image.size))
         except OSError:
             continue   # missing or bad files are reported by the encoder itself
-    if sides and sorted(sides)[len(sides) // 2] <= SMALL_IMAGE_PX:
-        log.info("%s: images are small (median side %d px): encoding them as pixels (encoder: pixels); "
-                 "set `encoder:` on the feature to choose another", where, sorted(sides)[len(sides) // 2])
-        return "pixels"
-    return default_encoder_name("image")
+    return sorted(sides)[len(sides) // 2] if sides else None
 
 
 def feature_values(spec: FeatureSpec, table: Table, root: Path, *, where: str) -> list[Any]:

@@ -3,7 +3,9 @@
 - the reverse of a relation `(s, r, d)` that carries messages the other way is
   `(d, "rev_" + r, s)` (`reverse_edge_type`, `is_reverse`);
 - the kNN relation the builder computes from feature NAME of node type t is
-  `(t, "similar_" + NAME, t)` (`knn_edge_type`, `knn_feature`).
+  `(t, "similar_" + NAME, t)` (`knn_edge_type`, `knn_feature`);
+- small images of feature NAME left to the default encoder are NAME (their pixels) and
+  NAME + "_imagenet" (the ImageNet network's features of the same files) (`network_view_name`).
 
 It lives in `mmgraph.data`, the lowest package that names relations (the builder makes the
 kNN ones); everything above imports it from here.
@@ -13,10 +15,12 @@ from __future__ import annotations
 EdgeType = tuple[str, str, str]
 
 __all__ = ["REVERSE_PREFIX", "KNN_PREFIX", "reverse_relation", "reverse_edge_type", "is_reverse",
-           "knn_relation_name", "knn_edge_type", "knn_feature"]
+           "knn_relation_name", "knn_edge_type", "knn_feature",
+           "NETWORK_VIEW_SUFFIX", "network_view_name"]
 
 REVERSE_PREFIX = "rev_"
 KNN_PREFIX = "similar_"
+NETWORK_VIEW_SUFFIX = "_imagenet"
 
 
 def reverse_relation(rel: str) -> str:
@@ -56,3 +60,8 @@ def knn_feature(edge_type: EdgeType) -> str | None:
     if src != dst or not rel.startswith(KNN_PREFIX):
         return None
     return rel[len(KNN_PREFIX):]
+
+
+def network_view_name(feature: str) -> str:
+    """`"picture" -> "picture_imagenet"`: the ImageNet-network column built beside small images' pixels."""
+    return feature + NETWORK_VIEW_SUFFIX

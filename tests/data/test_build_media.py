@@ -120,8 +120,26 @@ def test_small_images_default_to_pixels_and_media_get_knn_relations(media_datase
     (media_dataset / "default.yaml").write_text(yaml.safe_dump(manifest))
     with caplog.at_level(logging.INFO, logger="mmgraph"):
         graph = build_graph(media_dataset / "default.yaml", device="cpu", skip_bad=True)
-    assert graph.mmgraph["features"]["image"]["picture"]["spec"]["name"] == "pixels"
+    features = graph.mmgraph["features"]["image"]
+    assert features["picture"]["spec"]["name"] == "pixels"
+    # the ImageNet network's view of the same files beside the pixels, read from the same column
+    assert features["picture_imagenet"]["spec"]["name"] == "efficientnet-lite0"
+    assert graph["image"].picture_imagenet.shape == (graph["image"].num_nodes, features["picture_imagenet"]["dim"])
+    assert graph.mmgraph["source"]["image"]["columns"]["picture_imagenet"] == \
+        graph.mmgraph["source"]["image"]["columns"]["picture"]
     assert "images are small" in caplog.text
     assert graph.mmgraph["features"]["clip"]["sound"]["spec"]["name"] == "speech"   # the default audio encoder
     # too few nodes here (5 clips, 4 images) for the default kNN relations; the rule is tested in test_builder
     assert not any(et[1].startswith("similar_") for et in graph.edge_types)
+
+
+def test_a_feature_named_like_a_derived_column_is_refused(media_dataset):
+    import yaml
+
+    manifest = yaml.safe_load((media_dataset / "manifest.yaml").read_text())
+    del manifest["encoders"]
+    features = manifest["nodes"]["image"]["features"]
+    features["picture_imagenet"] = dict(features["picture"])
+    (media_dataset / "clash.yaml").write_text(yaml.safe_dump(manifest))
+    with pytest.raises(InputError, match=r"nodes\.image\.features\.picture_imagenet: the build derives"):
+        build_graph(media_dataset / "clash.yaml", device="cpu", skip_bad=True)
