@@ -54,22 +54,24 @@ def prepare_features(manifest: Manifest, node_type: str, name: str, spec: Featur
     """The feature's encoder inputs: one column, or for small images left to the default encoder two,
     `name` as pixels and `name_imagenet` (`network_view_name`) through the packaged ImageNet network."""
     values = feature_values(spec, table, manifest.root, where=f"{manifest.label}: nodes.{node_type}.features.{name}")
+
+    def column(column_name: str, encoder_field: str, encoder_name: str) -> PreparedFeature:
+        return PreparedFeature(node_type, column_name, spec, table.path, values, encoder_field, encoder_name)
+
     if spec.encoder is not None:
-        return [PreparedFeature(node_type, name, spec, table.path, values,
-                                f"nodes.{node_type}.features.{name}.encoder", spec.encoder)]
+        return [column(name, f"nodes.{node_type}.features.{name}.encoder", spec.encoder)]
     encoder_field = f"encoders.{spec.modality}"
     encoder_name = manifest.encoders.get(spec.modality, "default")
     side = median_image_side(values) if spec.modality == "image" and encoder_name == "default" else None
     if side is None or side > SMALL_IMAGE_PX:
-        return [PreparedFeature(node_type, name, spec, table.path, values, encoder_field, encoder_name)]
+        return [column(name, encoder_field, encoder_name)]
     from mmgraph.encoders import default_encoder_name
 
     log.info("%s.%s: images are small (median side %d px): encoding them as pixels (encoder: pixels), and "
              "through the ImageNet network as %s beside them; set `encoder:` on the feature to choose one",
              node_type, name, side, network_view_name(name))
-    return [PreparedFeature(node_type, name, spec, table.path, values, encoder_field, "pixels"),
-            PreparedFeature(node_type, network_view_name(name), spec, table.path, values, encoder_field,
-                            default_encoder_name("image"))]
+    return [column(name, encoder_field, "pixels"),
+            column(network_view_name(name), encoder_field, default_encoder_name("image"))]
 
 
 # Images whose median longer side is at most this many pixels (glyphs, icons, scanned digits) are
