@@ -202,5 +202,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from mmgraph.runtime import keep_freed_memory, quiet_openmp
+
+    quiet_openmp()
+    keep_freed_memory()
     sys.exit(main())

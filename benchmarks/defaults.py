@@ -17,15 +17,17 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import statistics
 import sys
 import time
 from pathlib import Path
 
-# Before torch loads, as the CLI does: spinning OpenMP workers slow a shared CPU many times over
-# (a run without it on a loaded machine: UMLS at 126 s an epoch, against about 3 s with the CLI).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Before torch loads, as the CLI does (mmgraph/runtime.py: a run without it on a loaded machine
+# had UMLS at 126 s an epoch, against about 3 s with the CLI).
+from mmgraph.runtime import keep_freed_memory, quiet_openmp  # noqa: E402
+
+quiet_openmp()
+keep_freed_memory()
 
 import torch  # noqa: E402
 from common import load_bench_datasets  # noqa: E402

@@ -69,7 +69,9 @@ def child(graph_dir: str, settings: dict) -> dict:
     from mmgraph.train.objective_base import Trained
     from mmgraph.train.supervised import SupervisedObjective
     from mmgraph.train.trainer import build_model, run_epoch, to_device
+    from mmgraph.runtime import keep_freed_memory
 
+    keep_freed_memory()   # as `fit` does: the allocator setting shapes the peak measured
     torch.set_num_threads(2)
     graph = load_graph(graph_dir)
     config, _ = resolve_config(graph, settings)

@@ -30,7 +30,10 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from mmgraph.runtime import keep_freed_memory, quiet_openmp  # noqa: E402
+
+quiet_openmp()   # before torch loads, as the CLI does
+keep_freed_memory()
 import torch  # noqa: E402
 from torch_geometric.data import HeteroData  # noqa: E402
 

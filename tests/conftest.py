@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads; see mmgraph/cli/main.py
+from mmgraph.runtime import keep_freed_memory, quiet_openmp
+
+quiet_openmp()   # before torch loads, as the CLI does (mmgraph/runtime.py)
+keep_freed_memory()
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 

@@ -2,7 +2,7 @@
 
 The packages form a pipeline and a module may import only its own package or lower ones:
 
-    base (errors, utils, _lazy, distributed) < encoders < data < nn < models < train < eval < cli, api
+    base (errors, utils, _lazy, distributed, runtime) < encoders < data < nn < models < train < eval < cli, api
 
 `distributed.py` imports only `errors`, so it is base, usable by all. `encoders` sits *below*
 `data`, not above as issue #14's "data -> encoders -> nn" reads: building a graph encodes its
@@ -21,7 +21,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "mmgraph"
 
 BASE = 0
 LEVELS = {
-    "errors": BASE, "utils": BASE, "_lazy": BASE, "distributed": BASE,
+    "errors": BASE, "utils": BASE, "_lazy": BASE, "distributed": BASE, "runtime": BASE,
     "encoders": 1, "data": 2, "nn": 3, "models": 4, "train": 5, "eval": 6,
     "cli": 7, "api": 7,
     "__init__": 8, "__main__": 8,

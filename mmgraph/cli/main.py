@@ -7,11 +7,12 @@ import os
 import sys
 import traceback
 
-# Before torch loads: idle OpenMP threads that spin-wait starve the other core on a small,
-# shared CPU (measured 10-30x slowdowns of small ops under load); sleeping costs next to nothing.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from mmgraph.runtime import keep_freed_memory, quiet_openmp
 
-from mmgraph.errors import InputError
+quiet_openmp()        # before torch loads (mmgraph/runtime.py says why)
+keep_freed_memory()
+
+from mmgraph.errors import InputError  # noqa: E402
 
 
 class _Parser(argparse.ArgumentParser):

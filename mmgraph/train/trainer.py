@@ -31,6 +31,7 @@ import torch
 from torch import Tensor
 
 from mmgraph import distributed
+from mmgraph.runtime import keep_freed_memory
 from mmgraph.models import GraphSchema, LinkPredictor
 from mmgraph.train.callbacks import Callback, DivergenceGuard, TimeLimit, set_learning_rate, warmup_factor
 from mmgraph.train.batching import choose_batching, inference_bytes, memory_budget_bytes
@@ -149,6 +150,7 @@ def fit(model: LinkPredictor, prepared: PreparedGraph, config, *, device: torch.
         from mmgraph.train.distill import Distillation
 
         objective = Distillation(objective, teacher)
+    keep_freed_memory()   # large step tensors reuse their pages (mmgraph/runtime.py)
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed + 1)
     model.to(device)

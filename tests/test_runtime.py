@@ -1,0 +1,43 @@
+"""The process settings of mmgraph/runtime.py: applied once, optional, and harmless to results."""
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+
+import pytest
+
+from mmgraph import runtime
+
+
+def _child(code: str, **env) -> str:
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, **env})
+    return out.stdout.strip()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt is Linux-only")
+def test_keep_freed_memory_applies_once_and_the_opt_out_is_honoured():
+    code = ("from mmgraph.runtime import keep_freed_memory as k; a = k(); b = k(); print(a, b)")
+    first, again = _child(code, MMGRAPH_MALLOC="").split()
+    assert first == again                   # idempotent: the second call reports the first's result
+    assert first == str(platform.libc_ver()[0] == "glibc")
+    assert _child(code, MMGRAPH_MALLOC="system") == "False False"
+
+
+def test_quiet_openmp_keeps_a_users_setting(monkeypatch):
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    runtime.quiet_openmp()
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+    monkeypatch.delenv("OMP_WAIT_POLICY")
+    runtime.quiet_openmp()
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+
+
+def test_large_tensors_compute_the_same_with_the_heap_kept():
+    code = ("import torch; from mmgraph.runtime import keep_freed_memory; {}"
+            "torch.manual_seed(0); a = torch.randn(300, 40000); s = 0.0\n"
+            "for _ in range(3): b = a.clone().log_softmax(-1); s += float(b.sum()); del b\n"
+            "print(repr(s))")
+    assert _child(code.format("keep_freed_memory(); ")) == _child(code.format(""))
