@@ -40,6 +40,7 @@ class ModelConfig:
     dropout: float = 0.1
     feature_dropout: float = 0.1         # drop whole modalities in training (cold start)
     learned_embeddings: str = "featureless"  # featureless | all | none
+    embedding_init_std: float = 1.0      # std of learned embeddings at init (the KG recipe: 0.1)
     norm: str = "layer"                  # layer | batch | none
     residual: bool = True
     act: str = "gelu"                    # gelu | relu | silu | elu | tanh
@@ -62,6 +63,8 @@ class ModelConfig:
         for name, value in positive.items():
             if value < 1:
                 raise InputError(f"model config: {name} must be >= 1, got {value}")
+        if self.embedding_init_std <= 0:
+            raise InputError(f"model config: embedding_init_std must be > 0, got {self.embedding_init_std}")
         ranges = {"num_layers": (self.num_layers, 0, None), "kl_weight": (self.kl_weight, 0, None),
                   "kl_warmup_epochs": (self.kl_warmup_epochs, 0, None),
                   "free_bits": (self.free_bits, 0, None),

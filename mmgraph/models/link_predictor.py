@@ -55,7 +55,8 @@ class LinkPredictor(nn.Module):
         c = config.channels
         self.projection = FeatureProjection(schema.feature_dims, c, num_nodes=schema.num_nodes,
                                             learned_types=self._learned_types(config, schema),
-                                            feature_dropout=config.feature_dropout, dropout=config.dropout)
+                                            feature_dropout=config.feature_dropout, dropout=config.dropout,
+                                            embedding_std=config.embedding_init_std)
         self.fusion = make_fusion(config, self.projection.slot_names)
         self.gnn = self._make_gnn(config, schema)
         if config.variational:

@@ -40,6 +40,9 @@ class FeatureProjection(nn.Module):
         learned_types: types that get a learned embedding in addition to their features.
         feature_dropout: probability of dropping a present slot (training only).
         dropout: dropout on the tokens.
+        embedding_std: standard deviation of the learned embeddings at initialisation (1: the
+            scale of a normalised projection; pure embedding models such as ComplEx-N3 start
+            near 0, 1e-3 in Lacroix et al.'s code).
 
     Shapes:
         - input: ``x_dict {t: {f: [N_t, dim_f]}}``, ``mask_dict {t: {f: [N_t] bool}}``,
@@ -58,10 +61,12 @@ class FeatureProjection(nn.Module):
 
     def __init__(self, feature_dims: dict[str, dict[str, int]], channels: int, *,
                  num_nodes: dict[str, int] | None = None, learned_types: Iterable[str] = (),
-                 feature_dropout: float = 0.0, dropout: float = 0.0):
+                 feature_dropout: float = 0.0, dropout: float = 0.0, embedding_std: float = 1.0):
         super().__init__()
         if not 0.0 <= feature_dropout < 1.0:
             raise ValueError(f"feature_dropout must be in [0, 1), got {feature_dropout}")
+        if embedding_std <= 0:
+            raise ValueError(f"embedding_std must be > 0, got {embedding_std}")
         learned_types = set(learned_types)
         unknown = sorted(learned_types - set(feature_dims))
         if unknown:
@@ -70,6 +75,7 @@ class FeatureProjection(nn.Module):
         self.channels = channels
         self.feature_dropout = feature_dropout
         self.dropout = dropout
+        self.embedding_std = embedding_std
         # Keyed by (type, feature) and type; before, lists by position (read back by `legacy`).
         self.norms = NamedModuleDict(legacy="position")
         self.lins = NamedModuleDict(legacy="position")
@@ -101,7 +107,7 @@ class FeatureProjection(nn.Module):
         for lin in self.lins.values():
             lin.reset_parameters()
         for emb in self.embeddings.values():
-            nn.init.normal_(emb.weight, std=1.0)  # unit scale, like a LayerNorm-ed projection
+            nn.init.normal_(emb.weight, std=self.embedding_std)
 
     def _num_rows(self, t: str, x: dict[str, Tensor], n_id: Tensor | None) -> int:
         if x:

@@ -40,18 +40,21 @@ def masked_cross_entropy(logits: Tensor, target: Tensor, masked: Tensor, smoothi
     return ((1 - smoothing) * nll + smoothing * spread).mean()
 
 
-def one_to_n_loss(tail_logits: Tensor, head_logits: Tensor, heads: Tensor, tails: Tensor, filters: Sequence,
-                  which: Tensor, *, label_smoothing: float = 0.0) -> Tensor:
-    """Filtered softmax cross-entropy of each edge against all tails [B, N_dst] and all heads [B, N_src].
+def one_to_n_loss(tail_logits: Tensor, head_logits: Tensor, tail_edges: Tensor, head_edges: Tensor, filters: Sequence,
+                  tail_which: Tensor, head_which: Tensor, *, label_smoothing: float = 0.0) -> Tensor:
+    """Filtered softmax cross-entropy of tail queries against all tails and head queries against all heads.
 
-    Rows may mix relations that link the same node types (`which[i]` indexes `filters`), so a
-    knowledge graph's relations train in one matrix product per step. Other known training edges
-    of the row's relation are masked out, the same filtering the evaluation applies.
+    `tail_edges [2, B]` are the edges whose tails are asked for (`tail_logits [B, N_dst]`),
+    `head_edges [2, B']` those whose heads are (`head_logits [B', N_src]`); the trainer draws the
+    two from independent shuffles (see `SupervisedObjective`). Rows may mix relations that link
+    the same node types (`tail_which[i]` / `head_which[i]` index `filters`), so a knowledge graph's
+    relations train in one matrix product per step. Other known training edges of the row's
+    relation are masked out, the same filtering the evaluation applies.
     """
-    tail_mask = other_answers_mask(tail_logits.shape, filters, which, heads, tails, "tail")
-    head_mask = other_answers_mask(head_logits.shape, filters, which, tails, heads, "head")
-    return 0.5 * (masked_cross_entropy(tail_logits, tails, tail_mask, label_smoothing)
-                  + masked_cross_entropy(head_logits, heads, head_mask, label_smoothing))
+    tail_mask = other_answers_mask(tail_logits.shape, filters, tail_which, tail_edges[0], tail_edges[1], "tail")
+    head_mask = other_answers_mask(head_logits.shape, filters, head_which, head_edges[1], head_edges[0], "head")
+    return 0.5 * (masked_cross_entropy(tail_logits, tail_edges[1], tail_mask, label_smoothing)
+                  + masked_cross_entropy(head_logits, head_edges[0], head_mask, label_smoothing))
 
 
 def negative_sampling_loss(pos_scores: Tensor, neg_scores: Tensor) -> Tensor:

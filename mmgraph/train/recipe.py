@@ -8,6 +8,8 @@ for, so the settings follow what kind of graph it is (never its name or its exac
   1-N loss, Adagrad (Lacroix et al. 2018, the strongest simple recipe on UMLS, Kinship, WN18RR
   and FB15k-237); the rank shrinks as the 1-N cost (training edges x entities) grows, so an epoch
   stays affordable; a text or vector feature on the entities joins their learned embedding.
+  The embeddings start at std 0.1 (valid MRR: UMLS .946 against .942 at 1 and .85 at 1e-3;
+  WN18RR after two epochs .259 against .128 and .192; README, "What `train` chooses").
 - **featured homogeneous graph**: one node type with rich features and one relation (citation
   and co-purchase graphs). A GCN encoder over the features with a variational head and a dot
   product (VGAE, Kipf & Welling 2016), every training edge reconstructed, early stopping on
@@ -152,10 +154,10 @@ def recipe_for(profile: GraphProfile) -> tuple[dict[str, Any], list[str]]:
             "batch_size": batch, "n3_weight": n3, "supervision_ratio": 1.0,
             "model": {"channels": 2 * rank, "num_layers": 0, "fusion": "mean", "variational": False,
                       "linear_head": False, "scorer": "complex", "reciprocal": True, "dropout": 0.0, "feature_dropout": 0.0,
-                      "learned_embeddings": "all" if featured else "featureless"}})
+                      "learned_embeddings": "all" if featured else "featureless", "embedding_init_std": 0.1}})
         reasons.append(f"knowledge graph: learned embeddings, reciprocal ComplEx-N3 (rank {rank}: 1-N cost "
                        f"{cost:.2g} edge-candidates per epoch), N3 weight {n3} ({density:.1f} edges per entity), "
-                       f"Adagrad lr 0.1, filtered 1-N loss"
+                       f"Adagrad lr 0.1, filtered 1-N loss, embeddings starting small (std 0.1)"
                        + ("; entity features join the learned embeddings" if featured else ""))
     elif kind == "featured homogeneous graph":
         settings.update({

@@ -83,9 +83,10 @@ class SupervisedObjective(Objective):
         _, edges, groups = batch
         z, kl = model.embed(self.x, self.m, edges)
         loss = self.kl_weight * kl
-        for rels, w, pair, weight in groups:
+        for rels, (w, pair, weight), *head in groups:
             if w.numel():
-                part = self._group_loss(model, rels, z, w, pair, generator)
+                head_side = head[0][:2] if head else None
+                part = self._group_loss(model, rels, z, (w, pair), head_side, generator)
                 if teacher is not None:
                     part = teacher.mix(part, model, rels, z, w, pair)
                 loss = loss + weight * part
@@ -98,32 +99,43 @@ class SupervisedObjective(Objective):
         edges = {et: ei.to(device) for et, ei in prepared.message_edges(message_idx).items()}
         # Each step embeds the graph once, so an epoch costs as many forward passes as the
         # largest group has batches (a knowledge graph's 46 relations cost one call per step).
+        # With 1-N, a step's head queries come from a second, independent shuffle of the edges:
+        # both directions of the same edges in one step made a plain reciprocal ComplEx-N3 loop
+        # reach WN18RR valid MRR .023 after one epoch, against .051 with kbc's shuffled queries.
+        streams = 2 if config.loss == "1-n" else 1
         groups = []
         for ends, rels in relation_groups(prepared.relations).items():
             which = torch.cat([torch.full((supervision[et].numel(),), i) for i, et in enumerate(rels)])
             pairs = torch.cat([prepared.edge_index[et][:, supervision[et]] for et in rels], dim=1)
-            order = torch.randperm(which.numel(), generator=generator)
-            groups.append((rels, which[order], pairs[:, order]))
-        steps = max(1, max(-(-w.numel() // config.batch_size) for _, w, _ in groups))
-        split = [(rels, which.tensor_split(steps), pairs.tensor_split(steps, dim=1)) for rels, which, pairs in groups]
-        # Under torchrun each rank takes its share of every step's supervision edges (same messages),
-        # weighted so that the ranks' mean is the batch mean.
-        return [("full", edges, [(rels, ctx.shard(w[s]).to(device), ctx.shard(p[s], dim=1).to(device),
-                                  ctx.share_weight(w[s].numel())) for rels, w, p in split])
+            orders = [torch.randperm(which.numel(), generator=generator) for _ in range(streams)]
+            groups.append((rels, [(which[o], pairs[:, o]) for o in orders]))
+        steps = max(1, max(-(-shuffled[0][0].numel() // config.batch_size) for _, shuffled in groups))
+
+        def share(stream, s):   # under torchrun each rank takes its share of every step's edges
+            w, p = stream[0].tensor_split(steps)[s], stream[1].tensor_split(steps, dim=1)[s]
+            return ctx.shard(w).to(device), ctx.shard(p, dim=1).to(device), ctx.share_weight(w.numel())
+
+        # Same messages on every rank, weighted so that the ranks' mean is the batch mean.
+        return [("full", edges, [(rels, *[share(stream, s) for stream in group_streams])
+                                 for rels, group_streams in groups])
                 for s in range(steps)]
 
-    def _group_loss(self, model, rels, z, which: Tensor, pair: Tensor, generator) -> Tensor:
+    def _group_loss(self, model, rels, z, tail_side, head_side, generator) -> Tensor:
+        """The loss of one relation group's share of a step; `head_side` (1-N only) asks for heads."""
         prepared, config = self.prepared, self.config
         z_src, z_dst = z[rels[0][0]], z[rels[0][2]]
+        which, pair = tail_side
         if config.loss == "1-n":
-            r = model.relation_vectors_for(rels, which)
-            heads, tails = pair[0], pair[1]
-            loss = one_to_n_loss(model.scorer.score_tails(z_src[heads], r, z_dst),
-                                 model.scorer.score_heads(z_src, r, z_dst[tails]), heads, tails,
-                                 [prepared.train_filters[et] for et in rels], which,
+            head_which, head_pair = head_side
+            r, head_r = model.relation_vectors_for(rels, which), model.relation_vectors_for(rels, head_which)
+            loss = one_to_n_loss(model.scorer.score_tails(z_src[pair[0]], r, z_dst),
+                                 model.scorer.score_heads(z_src, head_r, z_dst[head_pair[1]]), pair, head_pair,
+                                 [prepared.train_filters[et] for et in rels], which, head_which,
                                  label_smoothing=config.label_smoothing)
-            if config.n3_weight > 0:
-                loss = loss + config.n3_weight * n3_penalty(model.scorer, z_src[heads], r, z_dst[tails])
+            if config.n3_weight > 0:   # over the step's queries of both directions, as Lacroix et al.
+                loss = loss + config.n3_weight * 0.5 * (
+                    n3_penalty(model.scorer, z_src[pair[0]], r, z_dst[pair[1]])
+                    + n3_penalty(model.scorer, z_src[head_pair[0]], head_r, z_dst[head_pair[1]]))
             return loss
         return sum(self._link_loss(model, et, z, pair[:, which == i], generator)
                    for i, et in enumerate(rels) if bool((which == i).any()))

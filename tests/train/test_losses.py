@@ -41,7 +41,23 @@ def test_mixed_relation_batch_equals_per_relation_losses():
     f1 = FilterIndex.from_edges(torch.tensor([[2, 3], [0, 0]]), 4, 4)
     heads, tails, which = torch.tensor([0, 1, 2, 3]), torch.tensor([1, 3, 0, 0]), torch.tensor([0, 0, 1, 1])
     tail_logits, head_logits = torch.randn(4, 4), torch.randn(4, 4)
-    mixed = one_to_n_loss(tail_logits, head_logits, heads, tails, [f0, f1], which)
-    parts = [one_to_n_loss(tail_logits[s], head_logits[s], heads[s], tails[s], [f], torch.zeros(2, dtype=torch.long))
+    edges = torch.stack([heads, tails])
+    mixed = one_to_n_loss(tail_logits, head_logits, edges, edges, [f0, f1], which, which)
+    zero = torch.zeros(2, dtype=torch.long)
+    parts = [one_to_n_loss(tail_logits[s], head_logits[s], edges[:, s], edges[:, s], [f], zero, zero)
              for s, f in ((slice(0, 2), f0), (slice(2, 4), f1))]
     assert torch.allclose(mixed, (parts[0] + parts[1]) / 2, atol=1e-6)
+
+
+def test_tail_and_head_queries_may_come_from_different_edges():
+    f0 = FilterIndex.from_edges(torch.tensor([[0, 0, 1], [1, 2, 2]]), 3, 3)
+    tail_logits, head_logits = torch.randn(2, 3), torch.randn(1, 3)
+    tail_edges, head_edges = torch.tensor([[0, 1], [1, 2]]), torch.tensor([[1], [2]])
+    loss = one_to_n_loss(tail_logits, head_logits, tail_edges, head_edges, [f0], torch.zeros(2, dtype=torch.long),
+                         torch.zeros(1, dtype=torch.long))
+    # tail queries: (0, ?) answer 1 with 2 masked (another answer of 0); (1, ?) answer 2, nothing masked
+    tails = torch.stack([F.cross_entropy(tail_logits[0, :2][None], torch.tensor([1])),
+                         F.cross_entropy(tail_logits[1][None], torch.tensor([2]))]).mean()
+    # head query (?, 2) answer 1 with 0 masked (0 -> 2 is known too)
+    heads = F.cross_entropy(head_logits[0, 1:][None], torch.tensor([0]))
+    assert torch.allclose(loss, 0.5 * (tails + heads), atol=1e-6)

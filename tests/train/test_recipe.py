@@ -79,3 +79,30 @@ def test_cli_train_without_config_logs_the_choice(graphs, tmp_path, capsys):
     config = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert config["model"]["scorer"] == "complex" and config["epochs"] == 4
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["test"]["overall"]["count"] > 0
+
+
+def test_kg_steps_ask_heads_and_tails_of_independent_shuffles_covering_every_edge(graphs):
+    from mmgraph import distributed
+    from mmgraph.train.prepare import prepare_graph
+    from mmgraph.train.supervised import SupervisedObjective
+    from mmgraph.train.trainer import build_model
+
+    graph = graphs["kg"][0]
+    config, _ = resolve_config(graph, {"batch_size": 16})
+    prepared = prepare_graph(graph, relations=config.relations, seed=0)
+    emb = build_model(config, prepared).projection.embeddings["entity"].weight
+    assert emb.std() < 0.2             # ComplEx-N3 starts small (std 0.1)
+    objective = SupervisedObjective(prepared, config)
+    objective.start({}, {}, torch.device("cpu"))
+    steps = objective.epoch_steps("full", 1, torch.Generator().manual_seed(0), distributed.current())
+    tails, heads = [], []
+    for _, _, groups in steps:
+        for _, (w, pair, _), (w_head, pair_head, _) in groups:
+            tails.append(torch.cat([w[None], pair]))
+            heads.append(torch.cat([w_head[None], pair_head]))
+    tails, heads = torch.cat(tails, 1), torch.cat(heads, 1)
+    supervised = sum(int(prepared.splits[et].train.numel()) for et in prepared.relations)
+    assert tails.size(1) == heads.size(1) == supervised          # each edge once per direction
+    as_set = lambda t: sorted(map(tuple, t.t().tolist()))       # noqa: E731
+    assert as_set(tails) == as_set(heads)                        # the same edges ...
+    assert not torch.equal(tails, heads)                         # ... in another order
