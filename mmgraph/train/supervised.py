@@ -6,10 +6,13 @@ edge but the feature-derived kNN ones from a share of the supervised source node
 
 - full batch: relations that link the same node types train together (one 1-N product per
   group and step, not one per relation); each step embeds the whole graph from the message
-  edges and scores its share of every group's supervision edges (`_group_loss`).
+  edges and scores its share of every group's supervision edges (`_group_loss`). With 1-N the
+  step's tail queries and head queries come from two independent shuffles of those edges.
 - mini batch: a neighbour sampler over the epoch's message edges, the supervision edges of all
   relations shuffled together in batches of `batch_size`; a step is
-  `mmgraph.train.minibatch.minibatch_step_loss` on the batch's sampled subgraph.
+  `mmgraph.train.minibatch.minibatch_step_loss` on the batch's sampled subgraph. Its tail and
+  head queries are those of the same edges: the subgraph is sampled around the batch's ends, so
+  a second shuffle would double what each step samples.
 
 The loss of a step is the link loss plus the weighted KL of the variational head. A teacher
 (`mmgraph.train.distill.Distillation`) is mixed into each group's (or relation's) loss.
