@@ -202,8 +202,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from mmgraph.runtime import keep_freed_memory, quiet_openmp
+    from mmgraph.runtime import setup_process
 
-    quiet_openmp()
-    keep_freed_memory()
+    setup_process()
     sys.exit(main())

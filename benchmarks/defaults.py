@@ -24,10 +24,9 @@ from pathlib import Path
 
 # Before torch loads, as the CLI does (mmgraph/runtime.py: a run without it on a loaded machine
 # had UMLS at 126 s an epoch, against about 3 s with the CLI).
-from mmgraph.runtime import keep_freed_memory, quiet_openmp  # noqa: E402
+from mmgraph.runtime import setup_process  # noqa: E402
 
-quiet_openmp()
-keep_freed_memory()
+setup_process()
 
 import torch  # noqa: E402
 from common import load_bench_datasets  # noqa: E402

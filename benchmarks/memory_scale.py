@@ -30,10 +30,9 @@ import sys
 import time
 from pathlib import Path
 
-from mmgraph.runtime import keep_freed_memory, quiet_openmp  # noqa: E402
+from mmgraph.runtime import setup_process  # noqa: E402
 
-quiet_openmp()   # before torch loads, as the CLI does
-keep_freed_memory()
+setup_process()   # before torch loads, as the CLI does
 import torch  # noqa: E402
 from torch_geometric.data import HeteroData  # noqa: E402
 

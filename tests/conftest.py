@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from mmgraph.runtime import keep_freed_memory, quiet_openmp
+from mmgraph.runtime import setup_process
 
-quiet_openmp()   # before torch loads, as the CLI does (mmgraph/runtime.py)
-keep_freed_memory()
+setup_process()   # before torch loads, as the CLI does (mmgraph/runtime.py)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 

@@ -7,10 +7,9 @@ import os
 import sys
 import traceback
 
-from mmgraph.runtime import keep_freed_memory, quiet_openmp
+from mmgraph.runtime import setup_process
 
-quiet_openmp()        # before torch loads (mmgraph/runtime.py says why)
-keep_freed_memory()
+setup_process()   # before torch loads (mmgraph/runtime.py says why)
 
 from mmgraph.errors import InputError  # noqa: E402
 

@@ -86,10 +86,10 @@ class SupervisedObjective(Objective):
         _, edges, groups = batch
         z, kl = model.embed(self.x, self.m, edges)
         loss = self.kl_weight * kl
-        for rels, (w, pair, weight), *head in groups:
+        for rels, weight, sides in groups:
+            w, pair = sides[0]
             if w.numel():
-                head_side = head[0][:2] if head else None
-                part = self._group_loss(model, rels, z, (w, pair), head_side, generator)
+                part = self._group_loss(model, rels, z, sides, generator)
                 if teacher is not None:
                     part = teacher.mix(part, model, rels, z, w, pair)
                 loss = loss + weight * part
@@ -116,20 +116,23 @@ class SupervisedObjective(Objective):
 
         def share(stream, s):   # under torchrun each rank takes its share of every step's edges
             w, p = stream[0].tensor_split(steps)[s], stream[1].tensor_split(steps, dim=1)[s]
-            return ctx.shard(w).to(device), ctx.shard(p, dim=1).to(device), ctx.share_weight(w.numel())
+            return ctx.shard(w).to(device), ctx.shard(p, dim=1).to(device)
 
-        # Same messages on every rank, weighted so that the ranks' mean is the batch mean.
-        return [("full", edges, [(rels, *[share(stream, s) for stream in group_streams])
-                                 for rels, group_streams in groups])
+        # Same messages on every rank, weighted so that the ranks' mean is the batch mean (the
+        # streams of a group are equally long, so one weight serves them all).
+        return [("full", edges, [(rels, ctx.share_weight(shuffled[0][0].tensor_split(steps)[s].numel()),
+                                  [share(stream, s) for stream in shuffled])
+                                 for rels, shuffled in groups])
                 for s in range(steps)]
 
-    def _group_loss(self, model, rels, z, tail_side, head_side, generator) -> Tensor:
-        """The loss of one relation group's share of a step; `head_side` (1-N only) asks for heads."""
+    def _group_loss(self, model, rels, z, sides, generator) -> Tensor:
+        """The loss of one relation group's share of a step: `sides` are (which, pair) of each
+        shuffle, the first asking for tails (and BCE's), the second (1-N only) for heads."""
         prepared, config = self.prepared, self.config
         z_src, z_dst = z[rels[0][0]], z[rels[0][2]]
-        which, pair = tail_side
+        which, pair = sides[0]
         if config.loss == "1-n":
-            head_which, head_pair = head_side
+            head_which, head_pair = sides[1]
             r, head_r = model.relation_vectors_for(rels, which), model.relation_vectors_for(rels, head_which)
             loss = one_to_n_loss(model.scorer.score_tails(z_src[pair[0]], r, z_dst),
                                  model.scorer.score_heads(z_src, head_r, z_dst[head_pair[1]]), pair, head_pair,

@@ -97,7 +97,7 @@ def test_kg_steps_ask_heads_and_tails_of_independent_shuffles_covering_every_edg
     steps = objective.epoch_steps("full", 1, torch.Generator().manual_seed(0), distributed.current())
     tails, heads = [], []
     for _, _, groups in steps:
-        for _, (w, pair, _), (w_head, pair_head, _) in groups:
+        for _, _, ((w, pair), (w_head, pair_head)) in groups:
             tails.append(torch.cat([w[None], pair]))
             heads.append(torch.cat([w_head[None], pair_head]))
     tails, heads = torch.cat(tails, 1), torch.cat(heads, 1)
