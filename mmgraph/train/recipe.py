@@ -163,10 +163,12 @@ def recipe_for(profile: GraphProfile) -> tuple[dict[str, Any], list[str]]:
         settings.update({
             "epochs": 300, "eval_every": 5, "patience": 10, "lr": 0.01, "loss": "1-n", "batch_size": 8192,
             "supervision_ratio": 1.0, "early_stop_metric": "auc",
-            "model": {"channels": 64, "num_layers": 2, "conv": "gcn", "fusion": "mean", "variational": True,
+            "model": {"channels": 64, "num_layers": 1, "conv": "gcn", "fusion": "mean", "variational": True,
                       "kl_weight": 0.001, "scorer": "dot", "dropout": 0.0, "feature_dropout": 0.0,
                       "learned_embeddings": "none"}})
-        reasons.append("featured homogeneous graph: 2-layer GCN encoder over the features, variational head, "
+        # One GCN hop, not VGAE's two: on a citation graph's validation split (5 paired seeds) AUC
+        # 93.7 against 92.5 and higher on every seed; a second hop smooths what the features tell apart.
+        reasons.append("featured homogeneous graph: 1-layer GCN encoder over the features, variational head, "
                        "dot-product decoder (VGAE), every training edge reconstructed, early stop on valid AUC")
     else:
         settings.update(copy.deepcopy(MEDIA_SETTINGS))
