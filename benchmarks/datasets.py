@@ -5,7 +5,8 @@ returns the manifest's path; `build_graph_dir` builds it with mmgraph once and c
 
 - knowledge graphs (`umls`, `kinships`, `wn18rr`): the dataset's own train/valid/test triple
   files as `triples:` edges between `entity` nodes, one edge type per relation, the given split;
-- `wn18rr_text`: the same, with each entity's "synset, gloss" text from kg_text as a text feature;
+- `wn18rr_text`, `umls_text`: the same, with each entity's text from kg_text as a text feature
+  (WN18RR: "synset, gloss"; UMLS: the concept's name);
 - `cora`: Planetoid Cora (Kipf & Welling's pickles) as `paper` nodes with their 1433-d
   bag-of-words as a `vector` feature (`npy:`) and the 5278 undirected citations, each once, as
   one relation `cites`; mmgraph draws the seeded 85/5/10 edge split.
@@ -26,7 +27,7 @@ from mmgraph.errors import InputError
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 KG_FOLDERS = {"umls": "umls", "kinships": "kinships", "wn18rr": "WN18RR"}
-DATASETS = ("umls", "kinships", "wn18rr", "wn18rr_text", "cora", "digits")
+DATASETS = ("umls", "umls_text", "kinships", "wn18rr", "wn18rr_text", "cora", "digits")
 DEMO = Path(__file__).resolve().parents[1] / "datasets" / "digits-av"
 
 __all__ = ["DATA", "DATASETS", "write_manifest", "write_kg_manifest", "write_cora_manifest", "load_cora",
@@ -39,8 +40,8 @@ def write_manifest(name: str, work: Path, *, data: Path = DATA) -> Path:
         return write_cora_manifest(work / name, data=data)
     if name == "digits":
         return write_digits_manifest(work / name)
-    if name == "wn18rr_text":
-        return write_kg_manifest("wn18rr", work / name, data=data, with_text=True)
+    if name.endswith("_text") and name[:-5] in KG_FOLDERS:
+        return write_kg_manifest(name[:-5], work / name, data=data, with_text=True)
     if name in KG_FOLDERS:
         return write_kg_manifest(name, work / name, data=data)
     raise InputError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")

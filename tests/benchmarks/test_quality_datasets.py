@@ -21,6 +21,16 @@ def test_umls_manifest_gives_the_published_graph(shared_data, tmp_path):
     assert torch.bincount(splits, minlength=3).tolist() == [5216, 652, 661]
 
 
+def test_text_manifests_give_every_entity_its_text(shared_data, tmp_path):
+    import yaml
+
+    manifest = yaml.safe_load(writers.write_manifest("umls_text", tmp_path, data=shared_data).read_text())
+    entity = manifest["nodes"]["entity"]
+    assert entity["features"] == {"gloss": {"modality": "text", "column": "text"}}
+    rows = (tmp_path / "umls_text" / entity["table"]).read_text().splitlines()
+    assert len(rows) == 1 + 135 and all(row.split("\t")[-1] for row in rows[1:])
+
+
 def test_cora_manifest_gives_the_published_graph(shared_data, tmp_path):
     graph = build_graph(writers.write_manifest("cora", tmp_path, data=shared_data), device="cpu")
     paper = graph["paper"]

@@ -74,6 +74,21 @@ def test_no_config_run_learns_and_config_yaml_reproduces_it(graphs, tmp_path, na
     assert overall["mrr"] > 0.4 or overall["auc"] > 0.7, overall
 
 
+def test_kg_entity_features_are_left_out_unless_asked_for(tmp_path):
+    from mmgraph.train.prepare import prepare_graph
+    from mmgraph.train.trainer import build_model
+
+    graph = mmgraph.build_graph(write_tiny_kg(tmp_path, vectors=True))
+    assert profile_graph(graph).kind == "knowledge graph" and profile_graph(graph).modalities["entity"] == ("vector",)
+    config, reasons = resolve_config(graph)
+    assert config.use_features is False and any("features left out" in r for r in reasons)
+    model = build_model(config, prepare_graph(graph, relations=config.relations, use_features=config.use_features))
+    assert model.projection.slot_names["entity"] == ["<learned>"]        # the learned embedding alone
+    asked, _ = resolve_config(graph, {"use_features": True})
+    model = build_model(asked, prepare_graph(graph, relations=asked.relations))
+    assert model.projection.slot_names["entity"] == ["ring", "<learned>"]   # joined to the learned one
+
+
 def test_cli_train_without_config_logs_the_choice(graphs, tmp_path, capsys):
     assert main(["train", str(graphs["kg"][1]), "-o", str(tmp_path / "run"), "--epochs", "4"]) == 0
     err = capsys.readouterr().err

@@ -6,8 +6,9 @@ from pathlib import Path
 import numpy as np
 
 
-def write_tiny_kg(root: Path, *, entities: int = 30, seed: int = 0) -> Path:
-    """Triples only: entity i -next-> i+1 and -prev-> i-1 and -pair-> i^1 around a ring; given splits."""
+def write_tiny_kg(root: Path, *, entities: int = 30, seed: int = 0, vectors: bool = False) -> Path:
+    """Triples: entity i -next-> i+1 and -prev-> i-1 and -pair-> i^1 around a ring; given splits.
+    `vectors` gives every entity an 8-d vector feature (its position on the ring, with noise)."""
     rng = np.random.default_rng(seed)
     triples = []
     for i in range(entities):
@@ -20,8 +21,15 @@ def write_tiny_kg(root: Path, *, entities: int = 30, seed: int = 0) -> Path:
         path = root / f"{split}.txt"
         path.write_text("".join(f"e{triples[r][0]}\t{triples[r][1]}\te{triples[r][2] % entities}\n" for r in rows))
         files[split] = path.name
+    nodes = ""
+    if vectors:
+        angle = 2 * np.pi * np.arange(entities) / entities
+        x = np.stack([np.cos(angle), np.sin(angle)] * 4, 1) + rng.normal(size=(entities, 8)) * 0.1
+        np.save(root / "x.npy", x.astype(np.float32))
+        (root / "entities.csv").write_text("entity\n" + "".join(f"e{i}\n" for i in range(entities)))
+        nodes = "nodes:\n  entity: {table: entities.csv, id: entity, features: {ring: {modality: vector, npy: x.npy}}}\n"
     (root / "manifest.yaml").write_text(
-        "name: tiny-kg\nedges:\n"
+        "name: tiny-kg\n" + nodes + "edges:\n"
         f"  - {{triples: {{train: {files['train']}, valid: {files['valid']}, test: {files['test']}}}, "
         "source_type: entity, target_type: entity}\n")
     return root / "manifest.yaml"
