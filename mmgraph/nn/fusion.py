@@ -22,6 +22,19 @@ from mmgraph.nn.named import NamedParameterDict, name_rows
 __all__ = ["MeanFusion", "GatedFusion", "AttentionFusion"]
 
 
+class _Unfilled(torch.autograd.Function):
+    """`tokens` as they are, with a zero gradient for the learned tokens no slot needed."""
+
+    @staticmethod
+    def forward(ctx, tokens: Tensor, missing: Tensor) -> Tensor:
+        ctx.missing_shape, ctx.missing_dtype = missing.shape, missing.dtype
+        return tokens.view_as(tokens)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        return grad, grad.new_zeros(ctx.missing_shape, dtype=ctx.missing_dtype)
+
+
 class _SlotFusion(nn.Module):
     """Shared part: per-type learned tokens for absent slots, and input checks.
 
@@ -56,6 +69,10 @@ class _SlotFusion(nn.Module):
         if tokens.dim() != 3 or tokens.size(1) != expected or tokens.size(2) != self.channels:
             raise ValueError(f"{type(self).__name__}: node type {t!r} needs tokens [N, {expected}, "
                              f"{self.channels}], got {list(tokens.shape)}")
+        if mask.device.type == "cpu" and bool(mask.all()):   # nothing to fill (asking costs no sync on CPU)
+            missing = self.missing[t]
+            # the same gradients as the fill below (zero for the tokens), without a pass over the tokens
+            return _Unfilled.apply(tokens, missing) if torch.is_grad_enabled() and missing.requires_grad else tokens
         missing = self.missing[t].to(tokens.dtype)
         return torch.where(mask[..., None], tokens, missing)
 
@@ -184,8 +201,11 @@ class AttentionFusion(_SlotFusion):
         n, s, c = filled.shape
         d = c // self.heads
         if s == 1:   # the weights are 1: no keys, no batched products of 1 x d matrices
-            alpha = nn.functional.dropout(filled.new_ones(n, self.heads, 1), self.dropout, self.training)
-            return self.lin_out((alpha * self.lin_v(filled).view(n, self.heads, d)).reshape(n, c))
+            v = self.lin_v(filled.reshape(n, c))
+            if self.training and self.dropout > 0:   # heads dropped as a whole, as their weights would be
+                alpha = nn.functional.dropout(filled.new_ones(n, self.heads, 1), self.dropout, True)
+                v = (v.view(n, self.heads, d) * alpha).view(n, c)
+            return self.lin_out(v)
         q = self.query[self._type_index[t]].to(filled.dtype).view(self.heads, d)
         k = self.lin_k(filled).view(n, s, self.heads, d)
         v = self.lin_v(filled).view(n, s, self.heads, d)

@@ -145,7 +145,8 @@ class HeteroGNN(nn.Module):
         rows = {t: x.size(0) for t, x in x_dict.items()}
         for layer in range(self.num_layers):
             n_in, n_out = layer_rows(num_sampled_nodes_dict, self.num_layers, layer, rows)
-            x_in = {t: x[:n_in[t]] for t, x in x_dict.items()}
+            # a view only where rows are cut: a slice's backward zero-fills and copies the whole input
+            x_in = {t: x if n_in[t] == x.size(0) else x[:n_in[t]] for t, x in x_dict.items()}
             # a conv that takes num_dst_dict computes only the kept rows; others compute all
             # input rows (the extra ones get no edges) and are cut after
             own = getattr(self.convs[layer], "trims_dst", False)

@@ -169,11 +169,14 @@ class FeatureProjection(nn.Module):
                 emb, known = self._learned_slot(t, n, n_id)
                 slots.append(emb)
                 masks.append(known)
-            tokens = torch.stack(slots, dim=1)
+            tokens = slots[0].unsqueeze(1) if len(slots) == 1 else torch.stack(slots, dim=1)   # one slot: no copy
             mask = torch.stack(masks, dim=1)
             if self.training and self.feature_dropout > 0:
-                mask = self._drop_slots(mask)
-                tokens = tokens.masked_fill(~mask[..., None], 0.0)
+                dropped = self._drop_slots(mask)
+                # a node's last present slot is never dropped, so often nothing is (one slot a type)
+                if mask.device.type != "cpu" or not torch.equal(dropped, mask):
+                    tokens = tokens.masked_fill(~dropped[..., None], 0.0)
+                mask = dropped
             tokens_dict[t] = nn.functional.dropout(tokens, self.dropout, self.training)
             mask_out[t] = mask
         return tokens_dict, mask_out

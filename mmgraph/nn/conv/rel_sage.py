@@ -80,7 +80,8 @@ class RelSAGEConv(nn.Module):
         csrs = prepare_adjacency(x_dict, edge_index_dict, self.node_types, self.edge_types, num_dst_dict)
         out_dict: dict[str, Tensor] = {}
         for t, x in x_dict.items():
-            x_dst = x if num_dst_dict is None else x[:num_dst_dict.get(t, x.size(0))]
+            rows = x.size(0) if num_dst_dict is None else num_dst_dict.get(t, x.size(0))
+            x_dst = x if rows == x.size(0) else x[:rows]
             out = self.lin_root[t](x_dst)  # a fresh tensor autograd does not keep: accumulate in place
             for et in self._incoming[t]:
                 if et in csrs:
