@@ -41,3 +41,17 @@ def test_large_tensors_compute_the_same_with_the_heap_kept():
             "for _ in range(3): b = a.clone().log_softmax(-1); s += float(b.sum()); del b\n"
             "print(repr(s))")
     assert _child(code.format("keep_freed_memory(); ")) == _child(code.format(""))
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")
+def test_heap_limit_gives_back_what_the_kept_heap_grew_by():
+    # After the first step the heap holds 400 MB that were freed; past the slack of 100 MB the
+    # check trims, and the process shrinks by most of them. Steps that do not grow never trim.
+    code = ("import torch; from mmgraph.runtime import HeapLimit, _resident_bytes\n"
+            "limit = HeapLimit(slack=100 * 2**20); limit.check()\n"
+            "held = [torch.ones(25 * 2**20) for _ in range(4)]; del held\n"
+            "grown = _resident_bytes(); trimmed = limit.check(); after = _resident_bytes()\n"
+            "print(trimmed, (grown - after) // 2**20, limit.check(), limit.trims)")
+    trimmed, freed_mb, again, trims = _child(code, MMGRAPH_MALLOC="").split()
+    assert (trimmed, again, trims) == ("True", "False", "1") and int(freed_mb) > 300
+    assert _child(code, MMGRAPH_MALLOC="system").split()[0] == "False"   # the heap is not kept: nothing to do

@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 
 from mmgraph import distributed
-from mmgraph.runtime import keep_freed_memory
+from mmgraph.runtime import HeapLimit, keep_freed_memory
 from mmgraph.models import GraphSchema, LinkPredictor
 from mmgraph.train.callbacks import Callback, DivergenceGuard, TimeLimit, set_learning_rate, warmup_factor
 from mmgraph.train.batching import choose_batching, inference_bytes, memory_budget_bytes
@@ -114,6 +114,7 @@ def run_epoch(trained: Trained, objective: Objective, optimizer, mode: str, epoc
     # a bar of its own only for long epochs (under the epoch bar of fit)
     steps = progress(batches, desc="steps", total=len(batches), unit="batch") if len(batches) >= 50 else batches
     sums: dict[str, float] = {}
+    heap = HeapLimit()   # mini-batches of varying sizes would otherwise fragment the kept heap without bound
     for step_no, batch in enumerate(steps):
         trained.train()
         loss, terms = runner(lambda module, batch=batch: objective.step_loss(module, batch, own_generator))
@@ -122,6 +123,7 @@ def run_epoch(trained: Trained, objective: Objective, optimizer, mode: str, epoc
             sums[name] = sums.get(name, 0.0) + float(value.detach())
         if on_step is not None:
             on_step(step_no, float(loss.detach()))
+        heap.check()
     return {name: total / len(batches) for name, total in sums.items()}
 
 
