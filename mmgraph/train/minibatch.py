@@ -34,7 +34,6 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from mmgraph import distributed
 from mmgraph.data.true_edges import FilterIndex
 from mmgraph.train.batching import resolved_fanouts
 from mmgraph.train.layerwise import feature_rows
@@ -134,12 +133,9 @@ def minibatch_step_loss(model, prepared, config, sampler: HeteroNeighborSampler,
     device = next(model.parameters()).device
     n_id = {t: v.to(device) for t, v in sub.n_id.items()}
     x_sub, m_sub = feature_rows(x, m, n_id)
-    # Per-layer trimming (z: the seeds' rows only) in one process. Under torchrun the ranks' trimmed
-    # runs trailed one process's (tests/train/test_engine_ddp.py: mean loss 37 % higher, untrimmed
-    # within the tolerance) for a reason not yet found, so the ranks compute untrimmed, as before.
-    trim = None if distributed.current().distributed else sub.num_sampled_nodes
+    # per-layer trimming: z holds the seeds' rows only
     z, kl = model.embed(x_sub, m_sub, {et: ei.to(device) for et, ei in sub.edge_index.items()}, n_id_dict=n_id,
-                        num_sampled_nodes_dict=trim)
+                        num_sampled_nodes_dict=sub.num_sampled_nodes)
     local = {t: v.to(device) for t, v in sub.seed_local.items()}
 
     def rows(where: tuple[str, int, int]) -> Tensor:

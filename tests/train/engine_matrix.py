@@ -25,6 +25,7 @@ from mmgraph.train import trainer
 from mmgraph.train.pretrain import pretrain_run
 from mmgraph.train.pretrain_config import PretrainConfig
 from mmgraph.train.run import read_train_log, train_run
+from mmgraph.train.sampler import HeteroNeighborSampler
 
 MODEL = {"channels": 16, "num_layers": 1, "fusion_heads": 2}
 # batch sizes that give every mini-batch epoch at least 2 steps, each split over the ranks
@@ -37,16 +38,27 @@ COMBOS = [f"{objective}-{mode}" for objective in OBJECTIVES for mode in MODES]
 KILL_AT = 6   # the killed run's checkpoint is of epoch 5: past an evaluation (epoch 4), before the next
 
 
-def train_one(combo: str, graph_dir: Path, teacher_dir: Path, out: Path, *, resume: bool = False) -> dict:
+# Mini-batch ranks draw other samples than one process: their runs are compared over these seeds
+# too (one seed's mean loss swung from 0.83x to 1.38x one process's across seeds 0-2).
+EXTRA_SEEDS = (1, 2)
+# No random draw whose shape depends on the rows computed (dropout, the variational noise):
+# trimmed and untrimmed steps then compute the same numbers.
+EXACT = {"model": {**MODEL, "dropout": 0.0, "feature_dropout": 0.0, "variational": False}, "epochs": 4,
+         "eval_every": 4}
+
+
+def train_one(combo: str, graph_dir: Path, teacher_dir: Path, out: Path, *, resume: bool = False,
+              overrides: dict | None = None) -> dict:
     """One combination into `out`: {"log": rows without "seconds", "metrics": valid/test (supervised only)}."""
     objective, mode = combo.rsplit("-", 1)
     cpu = torch.device("cpu")
     if objective == "pretrain":
-        config = PretrainConfig.from_dict({**PRETRAIN, "batching": mode})
+        config = PretrainConfig.from_dict({**PRETRAIN, "batching": mode, **(overrides or {})})
         rows = pretrain_run(graph_dir, out, config, device=cpu, resume=resume)
         return {"log": [{k: v for k, v in row.items() if k != "seconds"} for row in rows]}
     distill = {"distill_from": teacher_dir} if objective == "distill" else {}
-    metrics = train_run(graph_dir, out, {**TRAIN, **LOSSES[objective], "batching": mode}, evaluate=evaluate_split,
+    metrics = train_run(graph_dir, out, {**TRAIN, **LOSSES[objective], "batching": mode, **(overrides or {})},
+                        evaluate=evaluate_split,
                         device=cpu, resume=resume, **distill)
     rows = distributed.current().on_main(lambda: read_train_log(out / "train_log.csv"))
     return {"log": [{k: v for k, v in row.items() if k != "seconds"} for row in rows], "metrics": metrics}
@@ -77,13 +89,36 @@ def killed_and_resumed(combo: str, graph_dir: Path, teacher_dir: Path, out: Path
     return {**train_one(combo, graph_dir, teacher_dir, out, resume=True), "checkpoint_epoch": epoch}
 
 
+def untrimmed_and_trimmed(graph_dir: Path, out: Path, combo: str = "1-n-mini") -> dict:
+    """`combo` with EXACT settings, once with every sampled subgraph computed whole and once trimmed
+    per layer (the default): {"untrimmed": result, "trimmed": result}."""
+    real = HeteroNeighborSampler.sample
+
+    def whole(self, *args, **kwargs):
+        return real(self, *args, **kwargs)._replace(num_sampled_nodes=None)
+
+    HeteroNeighborSampler.sample = whole
+    try:
+        untrimmed = train_one(combo, graph_dir, graph_dir, out / f"{combo}-untrimmed", overrides=EXACT)
+    finally:
+        HeteroNeighborSampler.sample = real
+    return {"untrimmed": untrimmed, "trimmed": train_one(combo, graph_dir, graph_dir, out / f"{combo}-trimmed",
+                                                         overrides=EXACT)}
+
+
 def run_matrix(graph_dir: Path, teacher_dir: Path, out: Path, *, resume: bool = True,
                combos: list[str] = COMBOS) -> dict:
-    """{combo: result} for every combination, with {combo: {"resumed": result}} when `resume`."""
+    """{combo: result} for every combination, with {combo: {"resumed": result}} when `resume`, the
+    mini-batch ones again with EXTRA_SEEDS ({combo: {"seeds": [result, ...]}}), and
+    {"trim": untrimmed_and_trimmed(...)}."""
     results = {combo: train_one(combo, graph_dir, teacher_dir, out / combo) for combo in combos}
+    for combo in (c for c in combos if c.endswith("-mini")):
+        results[combo]["seeds"] = [train_one(combo, graph_dir, teacher_dir, out / f"{combo}-seed{seed}",
+                                             overrides={"seed": seed}) for seed in EXTRA_SEEDS]
     if resume:
         for combo in combos:
             results[combo]["resumed"] = killed_and_resumed(combo, graph_dir, teacher_dir, out / f"{combo}-resumed")
+    results["trim"] = untrimmed_and_trimmed(graph_dir, out)
     return results
 
 
