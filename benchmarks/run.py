@@ -9,7 +9,7 @@ Each workload is a standalone script in this folder, run as
 start added. A workload that is missing, crashes, times out or writes no rows becomes one row
 with `status: "failed"` and the error; the others still run, and the exit status is 1.
 
-Workloads: ranking, hetero_layer, train_step, trim_step, encode_media (`WORKLOADS`; add a new speed
+Workloads: ranking, hetero_layer, train_step, trim_step, sampler_pyg, encode_media (`WORKLOADS`; add a new speed
 script there). Other scripts here (quality.py: hours of training, datasets.py: a helper) are
 not speed workloads and are never run by this driver.
 `--quick` caps each workload at 150 s and the whole run at 285 s (a workload that does not get
@@ -34,7 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import failed_row, format_table, load_average, read_rows, run_process, write_rows  # noqa: E402
 
-WORKLOADS = ("ranking", "hetero_layer", "train_step", "trim_step", "encode_media")
+WORKLOADS = ("ranking", "hetero_layer", "train_step", "trim_step", "sampler_pyg", "encode_media")
 QUICK_LIMITS = (150.0, 285.0)          # seconds per workload, for the whole run
 FULL_LIMITS = (3600.0, None)
 

@@ -48,12 +48,13 @@ def test_failed_missing_and_silent_workloads_are_rows_and_the_rest_still_run(tmp
     write_script(tmp_path, "hetero_layer", "pass\n")        # exits 0, writes nothing
     write_script(tmp_path, "train_step", GOOD)
     write_script(tmp_path, "trim_step", GOOD)
+    write_script(tmp_path, "sampler_pyg", GOOD)
     # encode_media.py is missing
     proc, rows = run_driver(tmp_path, "--quick", "--device", "cpu")
 
     assert proc.returncode == 1
     by_name = {r["workload"]: r for r in rows}
-    assert list(by_name) == ["ranking", "hetero_layer", "train_step", "trim_step", "encode_media"]
+    assert list(by_name) == ["ranking", "hetero_layer", "train_step", "trim_step", "sampler_pyg", "encode_media"]
     good = by_name["train_step"]
     assert (good["status"], good["name"], good["ratio"], good["baseline"]) == ("ok", "fake", 2.0, "slow")
     assert good["quick"] is True and good["device_seen"] == "cpu"      # options were passed through

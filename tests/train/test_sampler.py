@@ -115,6 +115,8 @@ def test_bad_input_is_explained():
                     and importlib.util.find_spec("pyg_lib") is None,
                     reason="PyG's sampler needs torch-sparse or pyg-lib, neither is installed")
 def test_same_neighbourhoods_as_pyg_sampler():
+    """Every neighbour taken: the same nodes. Fan-out 2: min(in-degree, 2) in-edges of each seed
+    per edge type in both samplers, and every sampled edge is a real one."""
     from torch_geometric.data import HeteroData
     from torch_geometric.sampler import NeighborSampler, NodeSamplerInput
 
@@ -124,8 +126,21 @@ def test_same_neighbourhoods_as_pyg_sampler():
     for et, ei in GRAPH.items():
         data[et].edge_index = ei
     seeds = torch.tensor([0, 4])
-    theirs = NeighborSampler(data, num_neighbors=[-1, -1]).sample_from_nodes(
-        NodeSamplerInput(input_id=None, node=seeds, input_type="item"))
+    pyg_input = NodeSamplerInput(input_id=None, node=seeds, input_type="item")
+    theirs = NeighborSampler(data, num_neighbors=[-1, -1]).sample_from_nodes(pyg_input)
     ours = HeteroNeighborSampler(GRAPH, NUM_NODES, [-1, -1]).sample({"item": seeds}, generator=gen())
     for t in NUM_NODES:
         assert set(theirs.node[t].tolist()) == set(ours.n_id[t].tolist())
+    real = {et: set(map(tuple, ei.t().tolist())) for et, ei in GRAPH.items()}
+    for seed in range(10):
+        torch.manual_seed(seed)   # PyG's sampler draws from the global generator
+        theirs = NeighborSampler(data, num_neighbors=[2, 2]).sample_from_nodes(pyg_input)
+        ours = HeteroNeighborSampler(GRAPH, NUM_NODES, [2, 2]).sample({"item": seeds}, generator=gen(seed))
+        for et in GRAPH:
+            if et[2] == "item":   # only the seeds are items: every such edge is of the first hop
+                want = sum(min(in_degree(et, int(v)), 2) for v in seeds)
+                assert theirs.row[et].numel() == ours.edge_index[et].size(1) == want, et
+            if et in theirs.row:
+                pyg_edges = torch.stack([theirs.node[et[0]][theirs.row[et]], theirs.node[et[2]][theirs.col[et]]])
+                assert set(map(tuple, pyg_edges.t().tolist())) <= real[et]
+            assert set(map(tuple, global_edges(ours, et).t().tolist())) <= real[et]
