@@ -56,6 +56,20 @@ def test_exported_onnxruntime_forward_matches_torch(encoder, digit_pngs, tmp_pat
     assert (ours - torch_features(encoder, paths, monkeypatch)).abs().max() < 1e-4
 
 
+@pytest.mark.skipif(not HAS_ONNX, reason="exporting to ONNX needs the onnx package")
+@pytest.mark.parametrize("rows", [1, 2, 5])
+def test_side_by_side_sessions_keep_the_rows_order_and_features(encoder, digit_pngs, rows):
+    from mmgraph.encoders.onnx_forward import SessionGroup
+
+    path = encoder.session().path
+    x = torch.stack([encoder.load(str(p)) for p in digit_pngs[:rows]])
+    one, two = SessionGroup(path, 1), SessionGroup(path, 2)
+    assert len(two.sessions) == 2
+    for chunk in (1, 2):
+        torch.testing.assert_close(two.run(x, chunk), one.run(x, 1), rtol=0, atol=1e-5)
+    assert one.run(x).shape == (rows, 1280)
+
+
 def test_a_bad_file_decoded_in_a_worker_thread_names_its_file_and_row(encoder, digit_pngs, tmp_path):
     bad = tmp_path / "not_an_image.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
