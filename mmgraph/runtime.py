@@ -18,7 +18,7 @@ project is built on (a virtual machine, where a page fault is expensive):
   against 7.2 GB with glibc's default.
 
 Steps of varying sizes (mini-batches) fragment a kept heap, so `fit` bounds it with `HeapLimit`:
-when the process has grown by a quarter past its size after an epoch's first step, the free pages
+when the process has grown by a third past its size after an epoch's first step, the free pages
 go back to the system (`malloc_trim`). `MMGRAPH_MALLOC=system` leaves glibc as it is (for runs tight on RAM). Every call is idempotent;
 `keep_freed_memory` does nothing outside Linux with glibc. Entry points (the CLI, the tests, the
 benchmarks) call `setup_process` before torch loads; `fit` calls `keep_freed_memory` for library
@@ -89,7 +89,7 @@ class HeapLimit:
     another size) fragment the heap, and the resident size grows with every step: a two-layer
     epoch on a 1M-node graph went from 4.6 GB after its first step to 18 GB after 293. After a
     step, ``check`` hands the free pages back (glibc ``malloc_trim``) when the process holds more
-    than ``slack`` bytes (default: a quarter of its size after the first step, at least 512 MB)
+    than ``slack`` bytes (default: a third of its size after the first step, at least 512 MB)
     beyond its size after the first step, which is the working set of a step; steps of one size
     (full-batch, 1-N) do not grow and never trim.
     Does nothing where the heap is not kept.
@@ -117,7 +117,7 @@ class HeapLimit:
             return False
         if self.base is None:
             self.base = now
-            self.slack = self.slack if self.slack is not None else max(now // 4, 512 * 2**20)
+            self.slack = self.slack if self.slack is not None else max(now // 3, 512 * 2**20)
             return False
         if now - self.base <= self.slack:
             return False
