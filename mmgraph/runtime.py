@@ -1,7 +1,7 @@
 """Process settings that make torch on a small CPU machine run at the speed of its arithmetic.
 
-Two costs that no profile of mmgraph's own code shows, both measured on the 2-core machine this
-project is built on (a virtual machine, where a page fault is expensive):
+Costs that no profile of mmgraph's own code shows, measured on the 2-core machine this project
+is built on (a virtual machine, where a page fault is expensive):
 
 - **Idle OpenMP threads that spin-wait** starve the other core (10-30x slowdowns of small ops
   under load). `OMP_WAIT_POLICY=PASSIVE` makes them sleep; it must be set before torch loads.
@@ -16,6 +16,8 @@ project is built on (a virtual machine, where a page fault is expensive):
   can grow past it through fragmentation: the mini-batch benchmark `benchmarks/trim_step.py`
   (trimmed and untrimmed steps alternating in one process) ran 1.5x faster at a 9.7 GB peak
   against 7.2 GB with glibc's default.
+- **4 KB pages.** torch can put its large blocks on 2 MB transparent huge pages
+  (`huge_pages`): fewer faults for fresh memory, and blocks in 2 MB units that a kept heap reuses.
 
 Steps of varying sizes (mini-batches) fragment a kept heap, so `fit` bounds it with `HeapLimit`:
 when the process has grown by a third past its size after an epoch's first step, the free pages
@@ -35,7 +37,7 @@ import logging
 import os
 import sys
 
-__all__ = ["setup_process", "quiet_openmp", "keep_freed_memory", "HeapLimit"]
+__all__ = ["setup_process", "quiet_openmp", "huge_pages", "keep_freed_memory", "HeapLimit"]
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +129,21 @@ class HeapLimit:
         return True
 
 
+def huge_pages() -> None:
+    """Large torch tensors on 2 MB pages (set before torch allocates; a user's own setting wins).
+
+    torch's CPU allocator aligns blocks of 2 MB and more to 2 MB and asks the kernel for
+    transparent huge pages (``THP_MEM_ALLOC_ENABLE``, read once, at the first allocation) where
+    Linux offers them (``madvise`` or ``always`` in /sys/kernel/mm/transparent_hugepage/enabled).
+    A fresh 100 MB copy took 19 ms against 45 ms (a 512th of the page faults), and the 2 MB
+    granularity lets a kept heap reuse freed blocks: 20 two-layer mini-batch steps on the 1M-node
+    graph took 4.9 s a step and trimmed twice (6.5 GB peak) against 5.1 s, 6 trims, 7.0 GB.
+    """
+    os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
+
+
 def setup_process() -> None:
-    """Both settings, for a process's entry point (before torch loads)."""
+    """The three settings, for a process's entry point (before torch loads)."""
     quiet_openmp()
+    huge_pages()
     keep_freed_memory()

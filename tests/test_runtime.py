@@ -35,6 +35,21 @@ def test_quiet_openmp_keeps_a_users_setting(monkeypatch):
     assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
 
 
+def test_huge_pages_are_asked_for_unless_the_user_said_otherwise(monkeypatch):
+    monkeypatch.setenv("THP_MEM_ALLOC_ENABLE", "0")
+    runtime.huge_pages()
+    assert os.environ["THP_MEM_ALLOC_ENABLE"] == "0"
+    monkeypatch.delenv("THP_MEM_ALLOC_ENABLE")
+    runtime.huge_pages()
+    assert os.environ["THP_MEM_ALLOC_ENABLE"] == "1"
+
+
+def test_large_tensors_compute_the_same_on_huge_pages():
+    code = ("import torch; torch.manual_seed(0); a = torch.randn(300, 40000); b = torch.randn(40000, 64)\n"
+            "print(repr(float((a @ b).log_softmax(-1).sum())), repr(float(a.sum())))")
+    assert _child(code, THP_MEM_ALLOC_ENABLE="1") == _child(code, THP_MEM_ALLOC_ENABLE="0")
+
+
 def test_large_tensors_compute_the_same_with_the_heap_kept():
     code = ("import torch; from mmgraph.runtime import keep_freed_memory; {}"
             "torch.manual_seed(0); a = torch.randn(300, 40000); s = 0.0\n"
