@@ -8,6 +8,7 @@ from typing import Any
 
 from mmgraph.errors import InputError
 from mmgraph.models import ModelConfig
+from mmgraph.train.optim import PRECISIONS
 
 # Valid metrics early stopping can maximise; auc and ap turn on the classification metrics.
 EARLY_STOP_METRICS = ("mrr", "hits@1", "hits@3", "hits@10", "auc", "ap")
@@ -85,6 +86,7 @@ class TrainConfig(ConfigFile):
     early_stop_metric: str = "mrr"  # the valid metric early stopping maximises: mrr, hits@k, auc, ap
     warmup_epochs: int = 0         # linear learning-rate warm-up over this many epochs
     max_minutes: float = 0.0       # > 0: stop after this much training time, keep the best state
+    precision: str = "fp32"        # the step's forward: fp32 | bf16 (autocast) | auto (bf16 where native)
     tune: bool = False             # search the settings on the validation split first (mmgraph.train.tune)
     tune_budget_minutes: float = 10.0  # the search's wall-time budget
 
@@ -97,6 +99,8 @@ class TrainConfig(ConfigFile):
             raise InputError("train config: warmup_epochs and max_minutes must be >= 0, tune_budget_minutes > 0")
         if self.freeze_epochs < 0:
             raise InputError(f"train config: freeze_epochs must be >= 0, got {self.freeze_epochs}")
+        if self.precision not in PRECISIONS:
+            raise InputError(f"train config: precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
         if self.optimizer not in ("adam", "adagrad"):
             raise InputError(f"train config: optimizer must be 'adam' or 'adagrad', not {self.optimizer!r}")
         if self.early_stop_metric not in EARLY_STOP_METRICS:

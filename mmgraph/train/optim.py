@@ -1,11 +1,40 @@
-"""The optimiser named in the training config (strings resolved here, at the edge)."""
+"""The optimiser and the step's precision named in the training config (strings resolved here, at the edge)."""
 from __future__ import annotations
 
+import contextlib
 from typing import Iterable
 
 import torch
 
 OPTIMIZERS = ("adam", "adagrad")
+PRECISIONS = ("fp32", "bf16", "auto")
+
+
+def fast_bf16(device: torch.device) -> bool:
+    """Whether this device multiplies bfloat16 matrices natively (CPU: AVX512-BF16 or AMX through
+    oneDNN; CUDA: Ampere or later). Elsewhere bf16 is emulated and slower than float32."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """"fp32" or "bf16": "auto" takes bf16 where `fast_bf16` says the device has it."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if precision == "auto":
+        return "bf16" if fast_bf16(device) else "fp32"
+    return precision
+
+
+def step_precision(precision: str, device: torch.device):
+    """The context a training step's forward runs in: bf16 autocast (matrix products in bfloat16,
+    float32 weights, optimiser state and reductions such as softmax and norms) or nothing."""
+    if resolve_precision(precision, device) == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def make_optimizer(config, parameters: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:

@@ -7,7 +7,7 @@ from typing import Any
 from mmgraph.errors import InputError
 from mmgraph.models import ModelConfig
 from mmgraph.train.config import ConfigFile, config_from_dict
-from mmgraph.train.optim import OPTIMIZERS
+from mmgraph.train.optim import OPTIMIZERS, PRECISIONS
 
 __all__ = ["PretrainConfig"]
 
@@ -51,6 +51,7 @@ class PretrainConfig(ConfigFile):
     optimizer: str = "adam"            # adam | adagrad
     warmup_epochs: int = 0             # linear learning-rate warm-up over this many epochs
     max_minutes: float = 0.0           # > 0: stop after this much pretraining time
+    precision: str = "fp32"            # the step's forward: fp32 | bf16 (autocast) | auto (bf16 where native)
     batching: str = "full"             # full: one step per epoch over the whole graph | mini: sampled subgraphs
     batch_size: int = 512              # mini-batch: hidden edges per step (their ends are the seeds)
     fanouts: tuple[int, ...] = ()      # mini-batch in-neighbours per layer; () = 10 per layer
@@ -67,6 +68,9 @@ class PretrainConfig(ConfigFile):
             raise InputError(f"pretrain config: mask_rate must be in [0, 1], got {self.mask_rate}")
         if self.temperature <= 0:
             raise InputError(f"pretrain config: temperature must be > 0, got {self.temperature}")
+        if self.precision not in PRECISIONS:
+            raise InputError(f"pretrain config: precision must be one of {', '.join(PRECISIONS)}, "
+                             f"not {self.precision!r}")
         if self.optimizer not in OPTIMIZERS:
             raise InputError(f"pretrain config: optimizer must be one of {', '.join(OPTIMIZERS)}, "
                              f"not {self.optimizer!r}")

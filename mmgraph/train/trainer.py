@@ -39,7 +39,7 @@ from mmgraph.train.config import TrainConfig
 from mmgraph.train.freeze import FreezeSchedule
 from mmgraph.train.layerwise import embed_layerwise
 from mmgraph.train.objective_base import Objective, Trained
-from mmgraph.train.optim import make_optimizer, optimizer_step
+from mmgraph.train.optim import make_optimizer, optimizer_step, step_precision
 from mmgraph.train.prepare import PreparedGraph
 from mmgraph.utils import atomic_torch_save, progress
 
@@ -106,8 +106,10 @@ def embed_for_eval(model: LinkPredictor, prepared: PreparedGraph, device: torch.
 
 
 def run_epoch(trained: Trained, objective: Objective, optimizer, mode: str, epoch: int, generator, runner,
-              grad_clip: float, on_step=None) -> dict[str, float]:
-    """One epoch of steps; the objective's terms averaged over the steps (this rank's)."""
+              grad_clip: float, on_step=None, precision: str = "fp32") -> dict[str, float]:
+    """One epoch of steps; the objective's terms averaged over the steps (this rank's).
+
+    `precision` ("fp32", "bf16", "auto") is the forward's (`optim.step_precision`)."""
     ctx = runner.ctx
     batches = objective.epoch_steps(mode, epoch, generator, ctx)   # the shared stream: the same on every rank
     own_generator = ctx.generator_for_rank(generator)              # this rank's draws (its negatives)
@@ -115,9 +117,11 @@ def run_epoch(trained: Trained, objective: Objective, optimizer, mode: str, epoc
     steps = progress(batches, desc="steps", total=len(batches), unit="batch") if len(batches) >= 50 else batches
     sums: dict[str, float] = {}
     heap = HeapLimit()   # mini-batches of varying sizes would otherwise fragment the kept heap without bound
+    device = next(trained.parameters()).device
     for step_no, batch in enumerate(steps):
         trained.train()
-        loss, terms = runner(lambda module, batch=batch: objective.step_loss(module, batch, own_generator))
+        with step_precision(precision, device):
+            loss, terms = runner(lambda module, batch=batch: objective.step_loss(module, batch, own_generator))
         optimizer_step(optimizer, loss, trained.parameters(), grad_clip=grad_clip)
         for name, value in terms.items():
             sums[name] = sums.get(name, 0.0) + float(value.detach())
@@ -197,7 +201,8 @@ def fit(model: LinkPredictor, prepared: PreparedGraph, config, *, device: torch.
                 cb.on_step(epoch, step, step_loss)
 
         set_learning_rate(optimizer, base_lrs, guard.lr_scale * warmup_factor(epoch, config.warmup_epochs))
-        terms = run_epoch(trained, objective, optimizer, mode, epoch, generator, runner, config.grad_clip, on_step)
+        terms = run_epoch(trained, objective, optimizer, mode, epoch, generator, runner, config.grad_clip, on_step,
+                          config.precision)
         row = {"epoch": epoch, **dict(zip(terms, ctx.mean(*terms.values())))}
         rolled_back = not guard.check(epoch, row["loss"], trained, optimizer)   # this epoch's update undone
         valid = None

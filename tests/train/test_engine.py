@@ -202,3 +202,30 @@ def test_pretraining_aligns_two_modalities_of_a_node_in_both_modes(mode, tmp_pat
     first = sum(r["contrastive"] for r in rows[:5]) / 5
     last = sum(r["contrastive"] for r in rows[-5:]) / 5
     assert first > 0 and last < first, (first, last)
+
+
+def test_bf16_steps_learn_and_precision_is_checked(graph_dir, tmp_path, monkeypatch):
+    from mmgraph.train import optim
+    from mmgraph.train.config import TrainConfig
+
+    seen = []
+    real = optim.step_precision
+
+    def watch(precision, device):
+        context = real(precision, device)
+        seen.append(isinstance(context, torch.autocast))
+        return context
+
+    monkeypatch.setattr(trainer, "step_precision", watch)
+    metrics = train_run(graph_dir, tmp_path / "bf16", {**TRAIN, "batching": "full", "precision": "bf16"},
+                        evaluate=evaluate_split, device=CPU)
+    rows = _log(tmp_path / "bf16" / "train_log.csv")
+    assert seen and all(seen)                                   # every step ran under bf16 autocast
+    assert float(rows[-1]["loss"]) < float(rows[0]["loss"])
+    assert metrics["test"]["relations"]["item|in|group"]["hits@1"] >= 0.5, metrics["test"]["overall"]
+    assert optim.resolve_precision("fp32", CPU) == "fp32"
+    assert optim.resolve_precision("auto", CPU) == ("bf16" if optim.fast_bf16(CPU) else "fp32")
+    assert TrainConfig().precision == "fp32" and PretrainConfig().precision == "fp32"
+    for make in (TrainConfig.from_dict, PretrainConfig.from_dict):
+        with pytest.raises(InputError, match="precision"):
+            make({"precision": "fp16"})
