@@ -31,8 +31,9 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 
 def step_precision(precision: str, device: torch.device):
     """The context a training step's forward runs in: bf16 autocast (matrix products in bfloat16,
-    float32 weights, optimiser state and reductions such as softmax and norms) or nothing."""
-    if resolve_precision(precision, device) == "bf16":
+    float32 weights, optimiser state and reductions such as softmax and norms) or nothing.
+    `precision` is resolved ("fp32" or "bf16"): the engine resolves "auto" once, not every step."""
+    if precision == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 

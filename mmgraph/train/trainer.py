@@ -39,7 +39,7 @@ from mmgraph.train.config import TrainConfig
 from mmgraph.train.freeze import FreezeSchedule
 from mmgraph.train.layerwise import embed_layerwise
 from mmgraph.train.objective_base import Objective, Trained
-from mmgraph.train.optim import make_optimizer, optimizer_step, step_precision
+from mmgraph.train.optim import make_optimizer, optimizer_step, resolve_precision, step_precision
 from mmgraph.train.prepare import PreparedGraph
 from mmgraph.utils import atomic_torch_save, progress
 
@@ -109,7 +109,7 @@ def run_epoch(trained: Trained, objective: Objective, optimizer, mode: str, epoc
               grad_clip: float, on_step=None, precision: str = "fp32") -> dict[str, float]:
     """One epoch of steps; the objective's terms averaged over the steps (this rank's).
 
-    `precision` ("fp32", "bf16", "auto") is the forward's (`optim.step_precision`)."""
+    `precision` ("fp32" or "bf16", as `optim.resolve_precision` gives it) is the forward's."""
     ctx = runner.ctx
     batches = objective.epoch_steps(mode, epoch, generator, ctx)   # the shared stream: the same on every rank
     own_generator = ctx.generator_for_rank(generator)              # this rank's draws (its negatives)
@@ -183,6 +183,9 @@ def fit(model: LinkPredictor, prepared: PreparedGraph, config, *, device: torch.
                               else choose_batching(prepared, config, device))  # rank 0's choice for all
     state.batching = mode
     log.info("%s-batch %s: %s", mode, objective.activity, why)
+    precision = resolve_precision(config.precision, device)   # once: "auto" asks the hardware
+    if config.precision != "fp32":
+        log.info("step precision %s (asked: %s)", precision, config.precision)
     objective.check(mode)
     validating = objective.validates and evaluate is not None
     callbacks = [*callbacks, *([TimeLimit(60 * config.max_minutes)] if config.max_minutes > 0 else [])]
@@ -202,7 +205,7 @@ def fit(model: LinkPredictor, prepared: PreparedGraph, config, *, device: torch.
 
         set_learning_rate(optimizer, base_lrs, guard.lr_scale * warmup_factor(epoch, config.warmup_epochs))
         terms = run_epoch(trained, objective, optimizer, mode, epoch, generator, runner, config.grad_clip, on_step,
-                          config.precision)
+                          precision)
         row = {"epoch": epoch, **dict(zip(terms, ctx.mean(*terms.values())))}
         rolled_back = not guard.check(epoch, row["loss"], trained, optimizer)   # this epoch's update undone
         valid = None
