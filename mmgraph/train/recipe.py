@@ -7,7 +7,8 @@ for, so the settings follow what kind of graph it is (never its name or its exac
   types. Learned embeddings, no message passing, reciprocal ComplEx with N3 and the filtered
   1-N loss, Adagrad (Lacroix et al. 2018, the strongest simple recipe on UMLS, Kinship, WN18RR
   and FB15k-237); the rank shrinks as the 1-N cost (training edges x entities) grows, so an epoch
-  stays affordable. Entity features are left out: fused into the learned embeddings, frozen
+  stays affordable, and grows where the device multiplies bf16 natively (large graphs then train
+  with `precision: auto`). Entity features are left out: fused into the learned embeddings, frozen
   text features lowered validation MRR on both knowledge graphs measured with them (UMLS names
   .940 against .944 over 3 seeds; WN18RR glosses .18 against .26 after two epochs, three ways of
   joining them tried; README, "What `train` chooses"). `use_features: true` brings them back.
@@ -36,20 +37,31 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+import torch
 from torch_geometric.data import HeteroData
 
 from mmgraph.data.graph import edge_key
 from mmgraph.train.config import TrainConfig
+from mmgraph.train.optim import PRECISIONS, resolve_precision
 from mmgraph.train.prepare import feature_derived_edge_types
 
 __all__ = ["GraphProfile", "profile_graph", "recipe_for", "resolve_config", "merge_settings", "log_reasons"]
 
 EdgeType = tuple[str, str, str]
 
-# 1-N cost of one epoch (training edges x candidate entities, both directions) above which the
-# KG recipe lowers its rank; at about 2e7 multiply-adds per unit per epoch on one CPU core this
-# keeps an epoch near a few seconds for small graphs and bounded for large ones.
-_KG_RANKS = ((2e6, 1000), (2e7, 500), (2e8, 200), (float("inf"), 100))
+# The KG recipe's rank: the largest of these whose 1-N products fit an epoch's FLOP budget. An
+# epoch's products take 12 x cost x rank FLOP (cost: training edges x candidate entities, both
+# directions; complex embeddings of 2 x rank reals, forward and backward). The budget is about
+# three minutes at this CPU's float32 GEMM rate (64 GFLOP/s), four times that where the products
+# run in bf16 (374 GFLOP/s here). WN18RR (cost 7e9): rank 100 in float32; in bf16 rank 500, which
+# reached validation MRR .462 in its 40 minutes (10 epochs), against .457 for rank 200 after 10
+# epochs and .446 for rank 100 after 22 (2026-12-04, seed 0; README, "Link-prediction quality").
+_KG_RANKS = (1000, 500, 200, 100)
+_EPOCH_FLOP = 1.2e13
+_BF16_GAIN = 4.0
+# Above this cost the 1-N products dominate a step, so they run in bf16 where the hardware
+# multiplies it natively (`precision: auto`); below it steps are short either way.
+_BF16_COST = 2e7
 
 
 # The media-graph recipe, also the demo's settings (`mmgraph.train.presets.DEMO_TRAIN`, where the
@@ -124,12 +136,17 @@ def profile_graph(graph: HeteroData, relations: tuple[str, ...] | list[str] = ()
                         num_edges=num_edges, featured_share=featured)
 
 
-def _kg_rank(cost: float) -> int:
-    return next(rank for limit, rank in _KG_RANKS if cost <= limit)
+def _kg_rank(cost: float, fast_products: bool) -> tuple[int, float]:
+    """(rank, the epoch's FLOP budget it fits)."""
+    budget = _EPOCH_FLOP * (_BF16_GAIN if fast_products else 1.0)
+    return next((rank for rank in _KG_RANKS if 12 * cost * rank <= budget), _KG_RANKS[-1]), budget
 
 
-def recipe_for(profile: GraphProfile) -> tuple[dict[str, Any], list[str]]:
-    """(settings as a TrainConfig mapping, the reasons) for a graph of this profile."""
+def recipe_for(profile: GraphProfile, *, fast_products: bool = False) -> tuple[dict[str, Any], list[str]]:
+    """(settings as a TrainConfig mapping, the reasons) for a graph of this profile.
+
+    `fast_products`: the device multiplies bf16 natively and the run may use it (a knowledge
+    graph's rank then fits a larger FLOP budget)."""
     kind, reasons = profile.kind, []
     relations = [edge_key(et) for et in profile.scored]
     reasons.append(f"graph: {profile.total_nodes:,} nodes of {len(profile.num_nodes)} type(s), "
@@ -143,7 +160,7 @@ def recipe_for(profile: GraphProfile) -> tuple[dict[str, Any], list[str]]:
                    f"over 10k nodes or 50k scored edges gets 40 min); early stopping usually ends sooner")
     if kind == "knowledge graph":
         cost = profile.one_n_cost()
-        rank = _kg_rank(cost)
+        rank, budget = _kg_rank(cost, fast_products)
         featured = any(profile.modalities.values())
         # Sparse graphs overfit first: N3 grows as training edges per entity fall (0.01 on dense
         # graphs such as UMLS and Kinship, up to 0.1 on WordNet-like ones, as Lacroix et al. use there).
@@ -152,15 +169,20 @@ def recipe_for(profile: GraphProfile) -> tuple[dict[str, Any], list[str]]:
         n3 = round(min(0.1, max(0.01, 0.4 / max(density, 1e-9))), 4)
         # at least ~10 steps an epoch: a small graph gets small batches
         batch = 2 ** max(4, min(8, int(math.log2(max(1, profile.train_edges // 10)))))
+        if cost > _BF16_COST:
+            settings["precision"] = "auto"
         settings.update({
             "epochs": 200, "eval_every": 2, "patience": 5, "loss": "1-n", "optimizer": "adagrad", "lr": 0.1,
             "batch_size": batch, "n3_weight": n3, "supervision_ratio": 1.0, "use_features": False,
             "model": {"channels": 2 * rank, "num_layers": 0, "fusion": "mean", "variational": False,
                       "linear_head": False, "scorer": "complex", "reciprocal": True, "dropout": 0.0, "feature_dropout": 0.0,
                       "learned_embeddings": "all" if featured else "featureless", "embedding_init_std": 0.1}})
-        reasons.append(f"knowledge graph: learned embeddings, reciprocal ComplEx-N3 (rank {rank}: 1-N cost "
-                       f"{cost:.2g} edge-candidates per epoch), N3 weight {n3} ({density:.1f} edges per entity), "
+        reasons.append(f"knowledge graph: learned embeddings, reciprocal ComplEx-N3 (rank {rank}: an epoch's 1-N "
+                       f"products {12 * cost * rank:.2g} FLOP within the budget of {budget:.2g}"
+                       f"{' for bf16 products' if fast_products else ''}), N3 weight {n3} ({density:.1f} edges per entity), "
                        f"Adagrad lr 0.1, filtered 1-N loss, embeddings starting small (std 0.1)"
+                       + ("; products in bf16 where the hardware has it (precision auto: a large 1-N cost)"
+                          if cost > _BF16_COST else "")
                        + ("; entity features left out (they lowered validation MRR on the knowledge graphs "
                           "measured; use_features: true joins them to the learned embeddings)" if featured else ""))
     elif kind == "featured homogeneous graph":
@@ -193,17 +215,20 @@ def merge_settings(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict
 
 
 def resolve_config(graph: HeteroData, user: Mapping[str, Any] | TrainConfig | None = None, *,
-                   source: str = "config") -> tuple[TrainConfig, list[str]]:
+                   source: str = "config", device: torch.device | None = None) -> tuple[TrainConfig, list[str]]:
     """The TrainConfig to train `graph` with, and why.
 
     A TrainConfig is taken as it is (an expert's full choice); a mapping (a user's YAML and CLI
-    flags) overrides the graph's recipe key by key; None is the recipe alone.
+    flags) overrides the graph's recipe key by key; None is the recipe alone. `device`, when
+    given, says whether bf16 products are fast there (None: assume not).
     """
     if isinstance(user, TrainConfig):
         return user, ["settings: the TrainConfig given, as it is"]
     user = dict(user or {})
     profile = profile_graph(graph, tuple(user.get("relations") or ()))
-    settings, reasons = recipe_for(profile)
+    asked = user.get("precision", "auto")   # an unknown value is TrainConfig's to report
+    fast = device is not None and asked in PRECISIONS and resolve_precision(asked, device) == "bf16"
+    settings, reasons = recipe_for(profile, fast_products=fast)
     if user:
         given = sorted(user) if "model" not in user else sorted(set(user) - {"model"}) + \
             [f"model.{k}" for k in sorted(user["model"] or {})]

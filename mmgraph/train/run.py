@@ -192,7 +192,7 @@ def train_model(graph: HeteroData, config: TrainConfig | Mapping | None, *, devi
     """
     started = time.perf_counter() if started is None else started
     ctx = distributed.current()
-    config, reasons = resolve_config(graph, config, source=config_source)
+    config, reasons = resolve_config(graph, config, source=config_source, device=device)
     if ctx.is_main:
         log_reasons(log, reasons)
     prepared = prepare_graph(graph, relations=config.relations, split_ratios=config.split_ratios, seed=config.seed,

@@ -10,7 +10,7 @@ import yaml
 import mmgraph
 from mmgraph.cli.main import main
 from mmgraph.data.graph_io import write_graph
-from mmgraph.train.recipe import merge_settings, profile_graph, resolve_config
+from mmgraph.train.recipe import GraphProfile, merge_settings, profile_graph, recipe_for, resolve_config
 from mmgraph.train.run import train_run
 from mmgraph.eval.evaluate import evaluate_split
 
@@ -40,6 +40,36 @@ def test_each_kind_gets_its_recipe(graphs):
     assert profile_graph(graphs["media"][0]).kind == "media graph"
     assert media.model.conv == "sage" and media.model.embedding_norm > 0   # bounded scores
     assert any("media graph" in r for r in reasons)
+
+
+def kg_profile(entities: int, edges: int) -> GraphProfile:
+    et = ("entity", "r", "entity")
+    return GraphProfile(num_nodes={"entity": entities}, modalities={"entity": ()}, scored=(et,), scored_why="all",
+                        num_edges={et: edges}, featured_share=0.0)
+
+
+def test_kg_rank_and_precision_follow_the_1n_cost():
+    small, _ = recipe_for(kg_profile(135, 5_000))              # UMLS-sized: cost 1.4e6
+    large, reasons = recipe_for(kg_profile(40_000, 87_000))    # WordNet-sized: cost 7e9
+    large_bf16, _ = recipe_for(kg_profile(40_000, 87_000), fast_products=True)
+    huge, _ = recipe_for(kg_profile(2_000_000, 20_000_000), fast_products=True)
+    assert small["model"]["channels"] == 2000 and "precision" not in small
+    assert large["model"]["channels"] == 200 and large["precision"] == "auto"
+    assert any("bf16" in r for r in reasons)
+    assert large_bf16["model"]["channels"] == 1000     # bf16 products: a larger rank in the same budget
+    assert huge["model"]["channels"] == 200 and huge["precision"] == "auto"
+
+
+def test_asking_for_fp32_keeps_the_fp32_rank(graphs, monkeypatch):
+    import mmgraph.train.recipe as recipe
+
+    monkeypatch.setattr(recipe, "_EPOCH_FLOP", 1.0)   # every rank over budget: the smallest, 100
+    monkeypatch.setattr(recipe, "resolve_precision", lambda asked, device: "fp32" if asked == "fp32" else "bf16")
+    monkeypatch.setattr(recipe, "_BF16_GAIN", 1e30)   # with bf16 every rank fits: the largest
+    cpu = torch.device("cpu")
+    assert resolve_config(graphs["kg"][0], device=cpu)[0].model.channels == 2000
+    assert resolve_config(graphs["kg"][0], {"precision": "fp32"}, device=cpu)[0].model.channels == 200
+    assert resolve_config(graphs["kg"][0])[0].model.channels == 200   # no device: bf16 not assumed
 
 
 def test_relations_with_a_split_are_scored_the_others_carry_messages(graphs):
