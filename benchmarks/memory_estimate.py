@@ -62,7 +62,7 @@ def child(graph_dir: str, settings: dict) -> dict:
 
     from mmgraph.data.graph_io import load_graph
     from mmgraph.train.batching import full_batch_bytes
-    from mmgraph.train.optim import make_optimizer
+    from mmgraph.train.optim import make_optimizer, resolve_precision
     from mmgraph.train.prepare import prepare_graph
     from mmgraph.train.recipe import resolve_config
     from mmgraph import distributed
@@ -74,7 +74,8 @@ def child(graph_dir: str, settings: dict) -> dict:
     keep_freed_memory()   # as `fit` does: the allocator setting shapes the peak measured
     torch.set_num_threads(2)
     graph = load_graph(graph_dir)
-    config, _ = resolve_config(graph, settings)
+    cpu = torch.device("cpu")
+    config, _ = resolve_config(graph, settings, device=cpu)   # as `train` resolves it here
     prepared = prepare_graph(graph, relations=config.relations, seed=0)
     model = build_model(config, prepared)
     optimizer = make_optimizer(config, model.parameters())
@@ -90,9 +91,10 @@ def child(graph_dir: str, settings: dict) -> dict:
     objective.start(x, m, torch.device("cpu"))
     trained = Trained(model)
     run_epoch(trained, objective, optimizer, "full", 1, torch.Generator().manual_seed(0),
-              distributed.DistContext().wrap(trained), config.grad_clip)
+              distributed.DistContext().wrap(trained), config.grad_clip,
+              precision=resolve_precision(config.precision, cpu))
     peak = _status_kb("VmHWM")
-    return {"estimate": full_batch_bytes(prepared, config), "measured": 1024 * max(0, peak - before),
+    return {"estimate": full_batch_bytes(prepared, config, precision=resolve_precision(config.precision, cpu)), "measured": 1024 * max(0, peak - before),
             "nodes": sum(prepared.num_nodes.values()), "message_edges": edges,
             "relations": len(prepared.relations), "model": config.model.to_dict()}
 

@@ -13,6 +13,7 @@ from mmgraph.errors import InputError
 from mmgraph.eval.evaluate import evaluate_split
 from mmgraph.train import minibatch, trainer
 from mmgraph.train.batching import choose_batching, full_batch_bytes, resolved_fanouts
+from mmgraph.train.optim import resolve_precision
 from mmgraph.train.config import TrainConfig
 from mmgraph.train.layerwise import embed_layerwise, node_chunks
 from mmgraph.train.message_passing import epoch_edges, reverse_edge_type
@@ -76,6 +77,10 @@ def test_auto_picks_full_batch_when_it_fits_and_mini_batch_when_not(graph):
     wider = config.replace(model=config.model.__class__(channels=64, num_layers=2))
     assert full_batch_bytes(prepared, wider) > need
     assert resolved_fanouts(wider) == [10, 10]
+    # bf16 steps keep less; the rule counts them so where the device runs them
+    assert full_batch_bytes(prepared, config, precision="bf16") < need
+    if resolve_precision("auto", CPU) == "bf16":
+        assert "(bf16 steps)" in choose_batching(prepared, config.replace(precision="auto"), CPU)[1]
 
 
 def test_auto_mode_trains_mini_batch_under_a_tiny_budget(graph):
