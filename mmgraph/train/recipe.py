@@ -53,7 +53,7 @@ EdgeType = tuple[str, str, str]
 # epoch's products take 12 x cost x rank FLOP (cost: training edges x candidate entities, both
 # directions; complex embeddings of 2 x rank reals, forward and backward). The budget is about
 # three minutes at this CPU's float32 GEMM rate (64 GFLOP/s), four times that where the products
-# run in bf16 (374 GFLOP/s here). WN18RR (cost 7e9): rank 100 in float32; in bf16 rank 500, which
+# run in bf16 (374 GFLOP/s here). WN18RR (cost 7.7e9): rank 100 in float32; in bf16 rank 500, which
 # reached validation MRR .462 in its 40 minutes (10 epochs), against .457 for rank 200 after 10
 # epochs and .446 for rank 100 after 22 (2026-12-04, seed 0; README, "Link-prediction quality").
 _KG_RANKS = (1000, 500, 200, 100)
