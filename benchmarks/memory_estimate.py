@@ -76,10 +76,11 @@ def child(graph_dir: str, settings: dict) -> dict:
     graph = load_graph(graph_dir)
     cpu = torch.device("cpu")
     config, _ = resolve_config(graph, settings, device=cpu)   # as `train` resolves it here
+    precision = resolve_precision(config.precision, cpu)
     prepared = prepare_graph(graph, relations=config.relations, seed=0)
     model = build_model(config, prepared)
     optimizer = make_optimizer(config, model.parameters())
-    x, m = to_device(prepared, torch.device("cpu"))
+    x, m = to_device(prepared, cpu)
     edges = sum(int(s.train.numel()) for s in prepared.splits.values())
     # two steps of exactly one batch each: supervise two batches' worth of edges
     ratio = min(1.0, 2 * config.batch_size / max(1, sum(int(prepared.splits[et].train.numel())
@@ -88,13 +89,13 @@ def child(graph_dir: str, settings: dict) -> dict:
     _reset_peak()
     before = _status_kb("VmRSS")
     objective = SupervisedObjective(prepared, config)
-    objective.start(x, m, torch.device("cpu"))
+    objective.start(x, m, cpu)
     trained = Trained(model)
     run_epoch(trained, objective, optimizer, "full", 1, torch.Generator().manual_seed(0),
               distributed.DistContext().wrap(trained), config.grad_clip,
-              precision=resolve_precision(config.precision, cpu))
+              precision=precision)
     peak = _status_kb("VmHWM")
-    return {"estimate": full_batch_bytes(prepared, config, precision=resolve_precision(config.precision, cpu)), "measured": 1024 * max(0, peak - before),
+    return {"estimate": full_batch_bytes(prepared, config, precision=precision), "measured": 1024 * max(0, peak - before),
             "nodes": sum(prepared.num_nodes.values()), "message_edges": edges,
             "relations": len(prepared.relations), "model": config.model.to_dict()}
 

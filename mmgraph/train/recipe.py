@@ -42,7 +42,7 @@ from torch_geometric.data import HeteroData
 
 from mmgraph.data.graph import edge_key
 from mmgraph.train.config import TrainConfig
-from mmgraph.train.optim import PRECISIONS, resolve_precision
+from mmgraph.train.optim import fast_bf16
 from mmgraph.train.prepare import feature_derived_edge_types
 
 __all__ = ["GraphProfile", "profile_graph", "recipe_for", "resolve_config", "merge_settings", "log_reasons"]
@@ -136,10 +136,14 @@ def profile_graph(graph: HeteroData, relations: tuple[str, ...] | list[str] = ()
                         num_edges=num_edges, featured_share=featured)
 
 
+def _epoch_flop(cost: float, rank: int) -> float:
+    return 12 * cost * rank
+
+
 def _kg_rank(cost: float, fast_products: bool) -> tuple[int, float]:
     """(rank, the epoch's FLOP budget it fits)."""
     budget = _EPOCH_FLOP * (_BF16_GAIN if fast_products else 1.0)
-    return next((rank for rank in _KG_RANKS if 12 * cost * rank <= budget), _KG_RANKS[-1]), budget
+    return next((rank for rank in _KG_RANKS if _epoch_flop(cost, rank) <= budget), _KG_RANKS[-1]), budget
 
 
 def recipe_for(profile: GraphProfile, *, fast_products: bool = False) -> tuple[dict[str, Any], list[str]]:
@@ -169,7 +173,8 @@ def recipe_for(profile: GraphProfile, *, fast_products: bool = False) -> tuple[d
         n3 = round(min(0.1, max(0.01, 0.4 / max(density, 1e-9))), 4)
         # at least ~10 steps an epoch: a small graph gets small batches
         batch = 2 ** max(4, min(8, int(math.log2(max(1, profile.train_edges // 10)))))
-        if cost > _BF16_COST:
+        large = cost > _BF16_COST
+        if large:
             settings["precision"] = "auto"
         settings.update({
             "epochs": 200, "eval_every": 2, "patience": 5, "loss": "1-n", "optimizer": "adagrad", "lr": 0.1,
@@ -178,11 +183,11 @@ def recipe_for(profile: GraphProfile, *, fast_products: bool = False) -> tuple[d
                       "linear_head": False, "scorer": "complex", "reciprocal": True, "dropout": 0.0, "feature_dropout": 0.0,
                       "learned_embeddings": "all" if featured else "featureless", "embedding_init_std": 0.1}})
         reasons.append(f"knowledge graph: learned embeddings, reciprocal ComplEx-N3 (rank {rank}: an epoch's 1-N "
-                       f"products {12 * cost * rank:.2g} FLOP within the budget of {budget:.2g}"
+                       f"products {_epoch_flop(cost, rank):.2g} FLOP within the budget of {budget:.2g}"
                        f"{' for bf16 products' if fast_products else ''}), N3 weight {n3} ({density:.1f} edges per entity), "
                        f"Adagrad lr 0.1, filtered 1-N loss, embeddings starting small (std 0.1)"
                        + ("; products in bf16 where the hardware has it (precision auto: a large 1-N cost)"
-                          if cost > _BF16_COST else "")
+                          if large else "")
                        + ("; entity features left out (they lowered validation MRR on the knowledge graphs "
                           "measured; use_features: true joins them to the learned embeddings)" if featured else ""))
     elif kind == "featured homogeneous graph":
@@ -226,8 +231,8 @@ def resolve_config(graph: HeteroData, user: Mapping[str, Any] | TrainConfig | No
         return user, ["settings: the TrainConfig given, as it is"]
     user = dict(user or {})
     profile = profile_graph(graph, tuple(user.get("relations") or ()))
-    asked = user.get("precision", "auto")   # an unknown value is TrainConfig's to report
-    fast = device is not None and asked in PRECISIONS and resolve_precision(asked, device) == "bf16"
+    # bf16 the device only emulates is no faster: the larger rank needs native products
+    fast = device is not None and user.get("precision") != "fp32" and fast_bf16(device)
     settings, reasons = recipe_for(profile, fast_products=fast)
     if user:
         given = sorted(user) if "model" not in user else sorted(set(user) - {"model"}) + \

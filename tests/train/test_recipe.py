@@ -64,7 +64,7 @@ def test_asking_for_fp32_keeps_the_fp32_rank(graphs, monkeypatch):
     import mmgraph.train.recipe as recipe
 
     monkeypatch.setattr(recipe, "_EPOCH_FLOP", 1.0)   # every rank over budget: the smallest, 100
-    monkeypatch.setattr(recipe, "resolve_precision", lambda asked, device: "fp32" if asked == "fp32" else "bf16")
+    monkeypatch.setattr(recipe, "fast_bf16", lambda device: True)
     monkeypatch.setattr(recipe, "_BF16_GAIN", 1e30)   # with bf16 every rank fits: the largest
     cpu = torch.device("cpu")
     assert resolve_config(graphs["kg"][0], device=cpu)[0].model.channels == 2000
