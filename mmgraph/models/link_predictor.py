@@ -171,7 +171,7 @@ class LinkPredictor(nn.Module):
         if self.relation_vectors is None:
             return None
         rows = torch.tensor([self._relation_index[tuple(r)] for r in rels], device=which.device)
-        return self.relation_vectors[rows[which]]
+        return self.relation_vectors.index_select(0, rows[which])   # deterministic backward on CPU
 
     def score(self, rel: EdgeType, z_src: Tensor, z_dst: Tensor) -> Tensor:
         """Scores ``[B]`` of the pairs ``(z_src[i], rel, z_dst[i])``."""

@@ -140,7 +140,7 @@ def minibatch_step_loss(model, prepared, config, sampler: HeteroNeighborSampler,
 
     def rows(where: tuple[str, int, int]) -> Tensor:
         t, start, end = where
-        return z[t][local[t][start:end]]
+        return z[t].index_select(0, local[t][start:end])   # see supervised.py: rows repeat
 
     total = pairs.size(1)
     loss = z[next(iter(z))].new_zeros(())
