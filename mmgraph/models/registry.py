@@ -78,4 +78,6 @@ def _base_scorer(config, dim: int) -> Scorer:
         return cls(p=config.distance_norm, margin=config.margin)
     if cls in (MLPScorer, ConvEScorer):
         return cls(dim)
+    if cls is DistMultScorer:   # bounded embeddings: scores start wide enough to rank
+        return cls(unit_relations=config.embedding_norm > 0)
     return cls()

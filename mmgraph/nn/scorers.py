@@ -148,12 +148,31 @@ class DistMultScorer(Scorer):
 
     Shapes: ``h, r, t [B, d]`` -> ``[B]``; 1-N as ``(h * r) @ t_all.T``.
 
+    Args:
+        unit_relations: relations start at :math:`r = 1` (the plain dot product) instead of
+            Xavier's. For embeddings of a fixed norm :math:`R` the first scores are then
+            :math:`R^2 \\cos(h, t)`: with Xavier's :math:`r_i \\approx \\pm 0.3` at d = 64 they
+            stayed within about +-1.4 and the relations took hundreds of steps to scale them (an
+            emoji graph, featureless subcategories: validation MRR .739 against .680 over 3 seeds;
+            the digits unchanged). Unbounded embeddings keep Xavier's (a mini-batch run on the
+            tiny test graph lost .13 MRR with ones).
+
     Example::
 
         scorer = DistMultScorer()
         h, r, t = torch.randn(3, 4, 16).unbind(0)
         scores = scorer(h, r, t)   # [4]
     """
+
+    def __init__(self, *, unit_relations: bool = False):
+        super().__init__()
+        self.unit_relations = unit_relations
+
+    def init_relations_(self, weight: Tensor) -> Tensor:
+        if not self.unit_relations:
+            return super().init_relations_(weight)
+        with torch.no_grad():
+            return weight.fill_(1.0)
 
     def forward(self, h: Tensor, r: Tensor, t: Tensor) -> Tensor:
         return (h * r * t).sum(-1)
