@@ -93,15 +93,17 @@ def build_graph(manifest: Manifest | str | os.PathLike | Mapping, *, root: str |
     return (graph, report) if return_report else graph
 
 
-# Media features get a similarity relation by default: on the demo graph it lifts validation MRR
-# (.940 -> .988) and cold start on a held-out speaker (.871 -> .946 Hits@1). 8 neighbours, as measured.
+# Media and text features get a similarity relation by default: on the demo graph it lifts
+# validation MRR (.940 -> .988) and cold start on a held-out speaker (.871 -> .946 Hits@1); on an
+# emoji graph the names' relation lifts subcategory validation MRR .615 -> .680 (3 seeds, beside
+# the pictures' relation). 8 neighbours, as measured.
 DEFAULT_KNN_K = 8
-AUTO_KNN_MODALITIES = ("image", "audio")
+AUTO_KNN_MODALITIES = ("image", "audio", "text")
 
 
 def knn_plan(manifest: Manifest, counts: dict[str, int]) -> list[tuple[str, str, int]]:
     """(node type, feature, k) of every kNN relation to build: the manifest's `knn:`, else one per
-    image or audio feature (k = 8) unless the node type says `knn: false` or has too few nodes."""
+    image, audio or text feature (k = 8) unless the node type says `knn: false` or has too few nodes."""
     plan = []
     for t, spec in manifest.nodes.items():
         if spec.knn is not None:
@@ -109,7 +111,7 @@ def knn_plan(manifest: Manifest, counts: dict[str, int]) -> list[tuple[str, str,
         elif spec.auto_knn and counts.get(t, 0) > 2 * DEFAULT_KNN_K:
             chosen = [(t, name, DEFAULT_KNN_K) for name, f in spec.features.items() if f.modality in AUTO_KNN_MODALITIES]
             if chosen:
-                log.info("%s: adding %s (k=%d nearest by cosine: similar media become neighbours; `knn: false` "
+                log.info("%s: adding %s (k=%d nearest by cosine: similar media and texts become neighbours; `knn: false` "
                          "on the node type turns this off)", t,
                          ", ".join(f"{t} -similar_{name}-> {t}" for _, name, _ in chosen), DEFAULT_KNN_K)
             plan += chosen

@@ -197,10 +197,10 @@ def test_default_knn_plan_one_relation_per_media_feature():
     image, audio = FeatureSpec(modality="image", column="f"), FeatureSpec(modality="audio", column="p")
     text = FeatureSpec(modality="text", column="w")
     manifest = SimpleNamespace(nodes={
-        "clip": node({"sound": audio, "name": text}),              # audio: yes; text: no
+        "clip": node({"sound": audio, "name": text}),              # audio and text: yes
         "image": node({"picture": image}, auto_knn=False),         # `knn: false`
         "photo": node({"a": image}, knn=KnnSpec(feature="a", k=3)),  # the manifest's own wins
         "icon": node({"b": image}),                                # too few nodes
     })
     plan = knn_plan(manifest, {"clip": 100, "image": 100, "photo": 100, "icon": 5})
-    assert plan == [("clip", "sound", DEFAULT_KNN_K), ("photo", "a", 3)]
+    assert plan == [("clip", "sound", DEFAULT_KNN_K), ("clip", "name", DEFAULT_KNN_K), ("photo", "a", 3)]
