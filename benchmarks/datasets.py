@@ -27,7 +27,7 @@ from mmgraph.errors import InputError
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 KG_FOLDERS = {"umls": "umls", "kinships": "kinships", "wn18rr": "WN18RR"}
-DATASETS = ("umls", "umls_text", "kinships", "wn18rr", "wn18rr_text", "cora", "digits")
+DATASETS = ("umls", "umls_text", "kinships", "wn18rr", "wn18rr_text", "cora", "digits", "digits_full")
 DEMO = Path(__file__).resolve().parents[1] / "datasets" / "digits-av"
 
 __all__ = ["DATA", "DATASETS", "write_manifest", "write_kg_manifest", "write_cora_manifest", "load_cora",
@@ -40,6 +40,8 @@ def write_manifest(name: str, work: Path, *, data: Path = DATA) -> Path:
         return write_cora_manifest(work / name, data=data)
     if name == "digits":
         return write_digits_manifest(work / name)
+    if name == "digits_full":
+        return write_digits_full_manifest(work / name, data=data)
     if name.endswith("_text") and name[:-5] in KG_FOLDERS:
         return write_kg_manifest(name[:-5], work / name, data=data, with_text=True)
     if name in KG_FOLDERS:
@@ -155,6 +157,75 @@ def write_digits_manifest(out: Path, *, demo: Path = DEMO, knn: bool = True) -> 
             {"relation": "shows", "table": str(demo / "image_shows_word.csv"), "split": "split",
              "source": {"type": "image", "column": "image_id"}, "target": {"type": "word", "column": "word"}},
             {"relation": "spoken_by", "table": str(demo / "clip_spoken_by.csv"),
+             "source": {"type": "clip", "column": "clip_id"}, "target": {"type": "speaker", "column": "speaker"}},
+        ],
+    }
+    return _dump(manifest, out)
+
+
+WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+def write_digits_full_manifest(out: Path, *, data: Path = DATA) -> Path:
+    """All of FSDD (2000 clips, four speakers) and all 1797 digit images as a plain manifest.
+
+    Clips: FSDD's customary split (takes 0-4 test), take 5 valid; images: every fifth of each
+    digit test, every tenth valid. The 8x8 grey levels are written as PNGs, as the demo's are.
+    """
+    import gzip
+
+    from PIL import Image
+
+    recordings = data / "fsdd" / "recordings"
+    wavs = sorted(recordings.glob("*.wav"))
+    if not wavs:
+        raise InputError(f"{recordings}: no FSDD recordings (see ../shared/data/SOURCES.md)")
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    clips, says, spoken_by = [], [], []
+    for wav in wavs:
+        digit, speaker, take = wav.stem.split("_")
+        split = "test" if int(take) <= 4 else "valid" if int(take) == 5 else "train"
+        clips.append((wav.stem, str(wav)))
+        says.append((wav.stem, WORDS[int(digit)], split))
+        spoken_by.append((wav.stem, speaker))
+    with gzip.open(data / "digits" / "digits.csv.gz", "rt") as f:
+        table = np.loadtxt(f, delimiter=",", dtype=np.int64)
+    images, shows, seen = [], [], {d: 0 for d in range(10)}
+    for row in table:
+        digit = int(row[-1])
+        i, seen[digit] = seen[digit], seen[digit] + 1
+        image_id = f"img_{digit}_{i:03d}"
+        path = out / "images" / f"{image_id}.png"
+        if not path.is_file():
+            Image.fromarray((row[:64].reshape(8, 8) * 255 // 16).astype(np.uint8), mode="L").save(path)
+        images.append((image_id, f"images/{image_id}.png"))
+        shows.append((image_id, WORDS[digit], "test" if i % 5 == 0 else "valid" if i % 10 == 1 else "train"))
+
+    def write(name: str, header: tuple, rows: list) -> str:
+        with open(out / name, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(header)
+            writer.writerows(rows)
+        return name
+
+    manifest = {
+        "name": "digits-full",
+        "nodes": {
+            "clip": {"table": write("clips.csv", ("clip_id", "path"), clips), "id": "clip_id",
+                     "features": {"sound": {"modality": "audio", "column": "path"}}},
+            "image": {"table": write("images.csv", ("image_id", "file"), images), "id": "image_id",
+                      "features": {"picture": {"modality": "image", "column": "file"}}},
+            "word": {"table": write("words.csv", ("word", "text"), [(w, f"{w} ({d})") for d, w in enumerate(WORDS)]),
+                     "id": "word", "features": {"name": {"modality": "text", "column": "text"}}},
+            "speaker": {"table": write("speakers.csv", ("speaker",), sorted({(s,) for _, s in spoken_by})),
+                        "id": "speaker"},
+        },
+        "edges": [
+            {"relation": "says", "table": write("says.csv", ("clip_id", "word", "split"), says), "split": "split",
+             "source": {"type": "clip", "column": "clip_id"}, "target": {"type": "word", "column": "word"}},
+            {"relation": "shows", "table": write("shows.csv", ("image_id", "word", "split"), shows), "split": "split",
+             "source": {"type": "image", "column": "image_id"}, "target": {"type": "word", "column": "word"}},
+            {"relation": "spoken_by", "table": write("spoken_by.csv", ("clip_id", "speaker"), spoken_by),
              "source": {"type": "clip", "column": "clip_id"}, "target": {"type": "speaker", "column": "speaker"}},
         ],
     }
