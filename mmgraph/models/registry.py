@@ -79,5 +79,5 @@ def _base_scorer(config, dim: int) -> Scorer:
     if cls in (MLPScorer, ConvEScorer):
         return cls(dim)
     if cls is DistMultScorer:   # bounded embeddings: scores start wide enough to rank
-        return cls(unit_relations=config.embedding_norm > 0)
+        return cls(relation_init=0.5 if config.embedding_norm > 0 else None)
     return cls()

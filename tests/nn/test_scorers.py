@@ -224,14 +224,14 @@ def test_one_to_n_in_bfloat16_tracks_float32(name):
     assert low.score_heads(cand.bfloat16(), r16, h.bfloat16()).dtype == torch.bfloat16
 
 
-def test_distmult_relations_start_at_one_for_norm_bounded_embeddings():
+def test_distmult_relations_start_at_a_constant_for_norm_bounded_embeddings():
     from mmgraph.models.config import ModelConfig
     from mmgraph.models.registry import make_scorer
 
     weight = torch.empty(3, 8)
-    DistMultScorer(unit_relations=True).init_relations_(weight)
-    assert torch.equal(weight, torch.ones(3, 8))   # the score starts as h . t
+    DistMultScorer(relation_init=0.5).init_relations_(weight)
+    assert torch.equal(weight, torch.full((3, 8), 0.5))   # the score starts as h . t / 2
     DistMultScorer().init_relations_(weight)
     assert weight.abs().max() < 1 and weight.std() > 0   # Xavier's
-    assert make_scorer(ModelConfig(scorer="distmult", embedding_norm=3.0), 8).unit_relations
-    assert not make_scorer(ModelConfig(scorer="distmult"), 8).unit_relations
+    assert make_scorer(ModelConfig(scorer="distmult", embedding_norm=3.0), 8).relation_init == 0.5
+    assert make_scorer(ModelConfig(scorer="distmult"), 8).relation_init is None
