@@ -204,7 +204,8 @@ def recipe_for(profile: GraphProfile, *, fast_products: bool = False) -> tuple[d
     else:
         settings.update(copy.deepcopy(MEDIA_SETTINGS))
         reasons.append("media graph: features fused per node, 2 SAGE layers, variational head, DistMult on "
-                       "embeddings of norm 3 (bounded scores), Adam lr 0.003, 70% of training edges supervise")
+                       "embeddings of norm 3 (bounded scores; relations start at 0.5), Adam lr 0.003, 70% of "
+                       "training edges supervise")
     return settings, reasons
 
 
