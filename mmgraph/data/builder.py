@@ -99,17 +99,26 @@ def build_graph(manifest: Manifest | str | os.PathLike | Mapping, *, root: str |
 # the pictures' relation). 8 neighbours, as measured.
 DEFAULT_KNN_K = 8
 AUTO_KNN_MODALITIES = ("image", "audio", "text")
+# Exact kNN costs N^2 d: 200k 384-d texts are about 3e13 FLOP (minutes here); a million would
+# take hours, longer than encoding them. Above this the default relation is left out (logged).
+AUTO_KNN_MAX_NODES = 200_000
 
 
 def knn_plan(manifest: Manifest, counts: dict[str, int]) -> list[tuple[str, str, int]]:
     """(node type, feature, k) of every kNN relation to build: the manifest's `knn:`, else one per
-    image, audio or text feature (k = 8) unless the node type says `knn: false` or has too few nodes."""
+    image, audio or text feature (k = 8) unless the node type says `knn: false` or has too few or too
+    many nodes."""
     plan = []
     for t, spec in manifest.nodes.items():
         if spec.knn is not None:
             plan.append((t, spec.knn.feature, spec.knn.k))
         elif spec.auto_knn and counts.get(t, 0) > 2 * DEFAULT_KNN_K:
             chosen = [(t, name, DEFAULT_KNN_K) for name, f in spec.features.items() if f.modality in AUTO_KNN_MODALITIES]
+            if chosen and counts[t] > AUTO_KNN_MAX_NODES:
+                log.info("%s: no default similarity relation for %s: %d nodes, over %d (exact kNN costs N^2 d); "
+                         "`knn: {feature: F, k: K}` on the node type builds one anyway", t,
+                         ", ".join(name for _, name, _ in chosen), counts[t], AUTO_KNN_MAX_NODES)
+                continue
             if chosen:
                 log.info("%s: adding %s (k=%d nearest by cosine: similar media and texts become neighbours; `knn: false` "
                          "on the node type turns this off)", t,

@@ -204,3 +204,8 @@ def test_default_knn_plan_one_relation_per_media_feature():
     })
     plan = knn_plan(manifest, {"clip": 100, "image": 100, "photo": 100, "icon": 5})
     assert plan == [("clip", "sound", DEFAULT_KNN_K), ("clip", "name", DEFAULT_KNN_K), ("photo", "a", 3)]
+    # too many nodes for an exact default kNN: left out; the manifest's own `knn:` still builds
+    from mmgraph.data.builder import AUTO_KNN_MAX_NODES
+
+    many = AUTO_KNN_MAX_NODES + 1
+    assert knn_plan(manifest, {"clip": many, "image": 100, "photo": many, "icon": 5}) == [("photo", "a", 3)]
