@@ -15,7 +15,7 @@ from mmgraph.models.schema import EdgeType, GraphSchema
 from mmgraph.nn.named import NamedModuleDict, name_rows
 from mmgraph.nn.projection import FeatureProjection
 from mmgraph.nn.variational import VariationalHead, kl_divergence
-from mmgraph.utils import atomic_torch_save
+from mmgraph.utils import atomic_torch_save, gather_rows
 
 __all__ = ["LinkPredictor"]
 
@@ -171,7 +171,7 @@ class LinkPredictor(nn.Module):
         if self.relation_vectors is None:
             return None
         rows = torch.tensor([self._relation_index[tuple(r)] for r in rels], device=which.device)
-        return self.relation_vectors.index_select(0, rows[which])   # deterministic backward on CPU
+        return gather_rows(self.relation_vectors, rows[which])
 
     def score(self, rel: EdgeType, z_src: Tensor, z_dst: Tensor) -> Tensor:
         """Scores ``[B]`` of the pairs ``(z_src[i], rel, z_dst[i])``."""

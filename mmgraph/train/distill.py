@@ -37,6 +37,7 @@ from torch import Tensor
 from mmgraph.data.graph import edge_key
 from mmgraph.errors import InputError
 from mmgraph.train.objective_base import Objective
+from mmgraph.utils import gather_rows
 
 EdgeType = tuple[str, str, str]
 
@@ -108,8 +109,8 @@ class Teacher:
         """Tail `[B, N_dst]` and head `[B, N_src]` logits of `model` over every candidate."""
         src, dst = rels[0][0], rels[0][2]
         r = model.relation_vectors_for(rels, which)
-        return (model.scorer.score_tails(z[src][pair[0]], r, z[dst]),
-                model.scorer.score_heads(z[src], r, z[dst][pair[1]]))
+        return (model.scorer.score_tails(gather_rows(z[src], pair[0]), r, z[dst]),
+                model.scorer.score_heads(z[src], r, gather_rows(z[dst], pair[1])))
 
     def loss(self, model, z: dict[str, Tensor], rels: list[EdgeType], which: Tensor, pair: Tensor) -> Tensor:
         with torch.no_grad():

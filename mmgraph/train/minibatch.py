@@ -40,6 +40,7 @@ from mmgraph.train.layerwise import feature_rows
 from mmgraph.train.losses import masked_cross_entropy, negative_sampling_loss
 from mmgraph.train.negatives import filtered_negatives
 from mmgraph.train.sampler import HeteroNeighborSampler, SampledSubgraph
+from mmgraph.utils import gather_rows
 
 EdgeType = tuple[str, str, str]
 
@@ -140,7 +141,7 @@ def minibatch_step_loss(model, prepared, config, sampler: HeteroNeighborSampler,
 
     def rows(where: tuple[str, int, int]) -> Tensor:
         t, start, end = where
-        return z[t].index_select(0, local[t][start:end])   # see supervised.py: rows repeat
+        return gather_rows(z[t], local[t][start:end])
 
     total = pairs.size(1)
     loss = z[next(iter(z))].new_zeros(())

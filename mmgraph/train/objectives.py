@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from mmgraph.utils import gather_rows
+
 __all__ = ["edge_reconstruction_loss", "masked_feature_loss", "info_nce", "feature_masks"]
 
 
@@ -35,8 +37,8 @@ def edge_reconstruction_loss(z_src: Tensor, z_dst: Tensor, pos: Tensor, neg: Ten
 
         loss = edge_reconstruction_loss(z["clip"], z["word"], pos_edges, neg_edges)   # scalar
     """
-    pos_scores = (z_src.index_select(0, pos[0]) * z_dst.index_select(0, pos[1])).sum(-1)
-    neg_scores = (z_src.index_select(0, neg[0]) * z_dst.index_select(0, neg[1])).sum(-1)
+    pos_scores = (gather_rows(z_src, pos[0]) * gather_rows(z_dst, pos[1])).sum(-1)
+    neg_scores = (gather_rows(z_src, neg[0]) * gather_rows(z_dst, neg[1])).sum(-1)
     return (F.binary_cross_entropy_with_logits(pos_scores, torch.ones_like(pos_scores))
             + F.binary_cross_entropy_with_logits(neg_scores, torch.zeros_like(neg_scores)))
 

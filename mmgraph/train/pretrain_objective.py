@@ -34,6 +34,7 @@ from mmgraph.train.negatives import filtered_negatives
 from mmgraph.train.objective_base import Objective, Trained
 from mmgraph.train.objectives import edge_reconstruction_loss, feature_masks, info_nce, masked_feature_loss
 from mmgraph.train.prepare import PreparedGraph
+from mmgraph.utils import gather_rows
 
 EdgeType = tuple[str, str, str]
 
@@ -218,7 +219,8 @@ class PretrainObjective(Objective):
             if src is None or src.numel() < 2:
                 continue
             ids = (src, dst) if et is not None else (None, None)
-            total = total + info_nce(tokens[ta][src, ia], tokens[tb][dst, ib], temperature=self.config.temperature,
+            total = total + info_nce(gather_rows(tokens[ta][:, ia], src), gather_rows(tokens[tb][:, ib], dst),
+                                     temperature=self.config.temperature,
                                      a_ids=ids[0], b_ids=ids[1])
             terms += 1
         return total / terms if terms else kl * 0.0

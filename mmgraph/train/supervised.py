@@ -33,6 +33,7 @@ from mmgraph.train.negatives import filtered_negatives
 from mmgraph.train.objective_base import Objective, Trained
 from mmgraph.train.prepare import PreparedGraph, feature_derived_edge_types
 from mmgraph.train.regularizers import n3_penalty
+from mmgraph.utils import gather_rows
 
 EdgeType = tuple[str, str, str]
 
@@ -134,18 +135,15 @@ class SupervisedObjective(Objective):
         if config.loss == "1-n":
             head_which, head_pair = sides[1]
             r, head_r = model.relation_vectors_for(rels, which), model.relation_vectors_for(rels, head_which)
-            # index_select, not z[idx]: rows repeat, and the backward of advanced indexing
-            # (index_put_ with accumulate) adds repeats in thread order on CPU, so two threads
-            # gave runs of one seed that differed in the 6th digit; index_add_ is deterministic.
-            heads, tails = z_src.index_select(0, pair[0]), z_dst.index_select(0, head_pair[1])
+            heads, tails = gather_rows(z_src, pair[0]), gather_rows(z_dst, head_pair[1])
             loss = one_to_n_loss(model.scorer.score_tails(heads, r, z_dst),
                                  model.scorer.score_heads(z_src, head_r, tails), pair, head_pair,
                                  [prepared.train_filters[et] for et in rels], which, head_which,
                                  label_smoothing=config.label_smoothing)
             if config.n3_weight > 0:   # over the step's queries of both directions, as Lacroix et al.
                 loss = loss + config.n3_weight * 0.5 * (
-                    n3_penalty(model.scorer, heads, r, z_dst.index_select(0, pair[1]))
-                    + n3_penalty(model.scorer, z_src.index_select(0, head_pair[0]), head_r, tails))
+                    n3_penalty(model.scorer, heads, r, gather_rows(z_dst, pair[1]))
+                    + n3_penalty(model.scorer, gather_rows(z_src, head_pair[0]), head_r, tails))
             return loss
         return sum(self._link_loss(model, et, z, pair[:, which == i], generator)
                    for i, et in enumerate(rels) if bool((which == i).any()))
@@ -155,10 +153,10 @@ class SupervisedObjective(Objective):
         z_src, z_dst = z[et[0]], z[et[2]]
         neg = filtered_negatives(pair[0].cpu(), self.prepared.num_nodes[et[2]], self.config.num_negatives,
                                  true_edges=self.prepared.train_filters[et], generator=generator).to(pair.device)
-        heads = z_src.index_select(0, pair[0])
-        pos = model.score(et, heads, z_dst.index_select(0, pair[1]))
+        heads = gather_rows(z_src, pair[0])
+        pos = model.score(et, heads, gather_rows(z_dst, pair[1]))
         k = neg.size(1)
-        neg_scores = model.score(et, heads.repeat_interleave(k, 0), z_dst.index_select(0, neg.reshape(-1))).view(-1, k)
+        neg_scores = model.score(et, heads.repeat_interleave(k, 0), gather_rows(z_dst, neg.reshape(-1))).view(-1, k)
         return negative_sampling_loss(pos, neg_scores)
 
     # -- mini batch -------------------------------------------------------------------------
