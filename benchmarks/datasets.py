@@ -9,7 +9,11 @@ returns the manifest's path; `build_graph_dir` builds it with mmgraph once and c
   (WN18RR: "synset, gloss"; UMLS: the concept's name);
 - `cora`: Planetoid Cora (Kipf & Welling's pickles) as `paper` nodes with their 1433-d
   bag-of-words as a `vector` feature (`npy:`) and the 5278 undirected citations, each once, as
-  one relation `cites`; mmgraph draws the seeded 85/5/10 edge split.
+  one relation `cites`; mmgraph draws the seeded 85/5/10 edge split;
+- `digits`: the demo's cut of FSDD and the digit images; `digits_full`: all of both (four
+  speakers, 1797 images);
+- `emoji`, `emoji_nosplit`: Unicode's emoji from Debian packages (`emoji_graph.py`), with and
+  without a split column.
 
     manifest = write_manifest("umls", Path("/tmp/mmgraph-quality"))
     graph_dir = build_graph_dir(manifest, Path("/tmp/mmgraph-quality/umls/graph"))
@@ -27,11 +31,12 @@ from mmgraph.errors import InputError
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 KG_FOLDERS = {"umls": "umls", "kinships": "kinships", "wn18rr": "WN18RR"}
-DATASETS = ("umls", "umls_text", "kinships", "wn18rr", "wn18rr_text", "cora", "digits", "digits_full")
+DATASETS = ("umls", "umls_text", "kinships", "wn18rr", "wn18rr_text", "cora", "digits", "digits_full", "emoji",
+            "emoji_nosplit")
 DEMO = Path(__file__).resolve().parents[1] / "datasets" / "digits-av"
 
-__all__ = ["DATA", "DATASETS", "write_manifest", "write_kg_manifest", "write_cora_manifest", "load_cora",
-           "build_graph_dir"]
+__all__ = ["DATA", "DATASETS", "write_manifest", "write_kg_manifest", "write_cora_manifest", "write_csv",
+           "dump_manifest", "load_cora", "build_graph_dir"]
 
 
 def write_manifest(name: str, work: Path, *, data: Path = DATA) -> Path:
@@ -42,6 +47,10 @@ def write_manifest(name: str, work: Path, *, data: Path = DATA) -> Path:
         return write_digits_manifest(work / name)
     if name == "digits_full":
         return write_digits_full_manifest(work / name, data=data)
+    if name in ("emoji", "emoji_nosplit"):
+        from emoji_graph import write_emoji_manifest   # needs Debian packages: imported on use
+
+        return write_emoji_manifest(work / name, split=name == "emoji")
     if name.endswith("_text") and name[:-5] in KG_FOLDERS:
         return write_kg_manifest(name[:-5], work / name, data=data, with_text=True)
     if name in KG_FOLDERS:
@@ -63,7 +72,7 @@ def write_kg_manifest(name: str, out: Path, *, data: Path = DATA, with_text: boo
         table = _write_entity_text(data / "kg_text" / KG_FOLDERS[name] / "entity2text.txt", out / "entities.tsv")
         manifest["nodes"] = {"entity": {"table": table.name, "id": "id",
                                         "features": {"gloss": {"modality": "text", "column": "text"}}}}
-    return _dump(manifest, out)
+    return dump_manifest(manifest, out)
 
 
 def _write_entity_text(source: Path, table: Path) -> Path:
@@ -112,22 +121,15 @@ def write_cora_manifest(out: Path, *, data: Path = DATA) -> Path:
     features, edges = load_cora(data / "cora")
     out.mkdir(parents=True, exist_ok=True)
     np.save(out / "features.npy", features)
-    with open(out / "papers.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["id"])
-        writer.writerows([i] for i in range(features.shape[0]))
-    with open(out / "cites.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["source", "target"])
-        writer.writerows(edges.T.tolist())
     manifest = {
         "name": "cora",
-        "nodes": {"paper": {"table": "papers.csv", "id": "id",
-                            "features": {"words": {"modality": "vector", "npy": "features.npy"}}}},
-        "edges": [{"relation": "cites", "table": "cites.csv", "source": {"type": "paper", "column": "source"},
+        "nodes": {"paper": {"table": write_csv(out / "papers.csv", ("id",), ([i] for i in range(features.shape[0]))),
+                            "id": "id", "features": {"words": {"modality": "vector", "npy": "features.npy"}}}},
+        "edges": [{"relation": "cites", "table": write_csv(out / "cites.csv", ("source", "target"), edges.T.tolist()),
+                   "source": {"type": "paper", "column": "source"},
                    "target": {"type": "paper", "column": "target"}}],
     }
-    return _dump(manifest, out)
+    return dump_manifest(manifest, out)
 
 
 def write_digits_manifest(out: Path, *, demo: Path = DEMO, knn: bool = True) -> Path:
@@ -160,17 +162,15 @@ def write_digits_manifest(out: Path, *, demo: Path = DEMO, knn: bool = True) -> 
              "source": {"type": "clip", "column": "clip_id"}, "target": {"type": "speaker", "column": "speaker"}},
         ],
     }
-    return _dump(manifest, out)
+    return dump_manifest(manifest, out)
 
 
-WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-
-
-def write_digits_full_manifest(out: Path, *, data: Path = DATA) -> Path:
+def write_digits_full_manifest(out: Path, *, data: Path = DATA, demo: Path = DEMO) -> Path:
     """All of FSDD (2000 clips, four speakers) and all 1797 digit images as a plain manifest.
 
     Clips: FSDD's customary split (takes 0-4 test), take 5 valid; images: every fifth of each
-    digit test, every tenth valid. The 8x8 grey levels are written as PNGs, as the demo's are.
+    digit test, every tenth valid. The 8x8 grey levels are written as PNGs, as the demo's are;
+    the words are the demo's table (row d is digit d).
     """
     import gzip
 
@@ -180,13 +180,15 @@ def write_digits_full_manifest(out: Path, *, data: Path = DATA) -> Path:
     wavs = sorted(recordings.glob("*.wav"))
     if not wavs:
         raise InputError(f"{recordings}: no FSDD recordings (see ../shared/data/SOURCES.md)")
+    with open(demo / "words.csv", newline="") as f:
+        words = [row["word"] for row in csv.DictReader(f)]
     (out / "images").mkdir(parents=True, exist_ok=True)
     clips, says, spoken_by = [], [], []
     for wav in wavs:
         digit, speaker, take = wav.stem.split("_")
         split = "test" if int(take) <= 4 else "valid" if int(take) == 5 else "train"
         clips.append((wav.stem, str(wav)))
-        says.append((wav.stem, WORDS[int(digit)], split))
+        says.append((wav.stem, words[int(digit)], split))
         spoken_by.append((wav.stem, speaker))
     with gzip.open(data / "digits" / "digits.csv.gz", "rt") as f:
         table = np.loadtxt(f, delimiter=",", dtype=np.int64)
@@ -199,40 +201,43 @@ def write_digits_full_manifest(out: Path, *, data: Path = DATA) -> Path:
         if not path.is_file():
             Image.fromarray((row[:64].reshape(8, 8) * 255 // 16).astype(np.uint8), mode="L").save(path)
         images.append((image_id, f"images/{image_id}.png"))
-        shows.append((image_id, WORDS[digit], "test" if i % 5 == 0 else "valid" if i % 10 == 1 else "train"))
-
-    def write(name: str, header: tuple, rows: list) -> str:
-        with open(out / name, "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(header)
-            writer.writerows(rows)
-        return name
-
+        shows.append((image_id, words[digit], "test" if i % 5 == 0 else "valid" if i % 10 == 1 else "train"))
     manifest = {
         "name": "digits-full",
         "nodes": {
-            "clip": {"table": write("clips.csv", ("clip_id", "path"), clips), "id": "clip_id",
+            "clip": {"table": write_csv(out / "clips.csv", ("clip_id", "path"), clips), "id": "clip_id",
                      "features": {"sound": {"modality": "audio", "column": "path"}}},
-            "image": {"table": write("images.csv", ("image_id", "file"), images), "id": "image_id",
+            "image": {"table": write_csv(out / "images.csv", ("image_id", "file"), images), "id": "image_id",
                       "features": {"picture": {"modality": "image", "column": "file"}}},
-            "word": {"table": write("words.csv", ("word", "text"), [(w, f"{w} ({d})") for d, w in enumerate(WORDS)]),
-                     "id": "word", "features": {"name": {"modality": "text", "column": "text"}}},
-            "speaker": {"table": write("speakers.csv", ("speaker",), sorted({(s,) for _, s in spoken_by})),
+            "word": {"table": str(demo / "words.csv"), "id": "word",
+                     "features": {"name": {"modality": "text", "column": "text"}}},
+            "speaker": {"table": write_csv(out / "speakers.csv", ("speaker",), sorted({(s,) for _, s in spoken_by})),
                         "id": "speaker"},
         },
         "edges": [
-            {"relation": "says", "table": write("says.csv", ("clip_id", "word", "split"), says), "split": "split",
-             "source": {"type": "clip", "column": "clip_id"}, "target": {"type": "word", "column": "word"}},
-            {"relation": "shows", "table": write("shows.csv", ("image_id", "word", "split"), shows), "split": "split",
-             "source": {"type": "image", "column": "image_id"}, "target": {"type": "word", "column": "word"}},
-            {"relation": "spoken_by", "table": write("spoken_by.csv", ("clip_id", "speaker"), spoken_by),
+            {"relation": "says", "table": write_csv(out / "says.csv", ("clip_id", "word", "split"), says),
+             "split": "split", "source": {"type": "clip", "column": "clip_id"},
+             "target": {"type": "word", "column": "word"}},
+            {"relation": "shows", "table": write_csv(out / "shows.csv", ("image_id", "word", "split"), shows),
+             "split": "split", "source": {"type": "image", "column": "image_id"},
+             "target": {"type": "word", "column": "word"}},
+            {"relation": "spoken_by", "table": write_csv(out / "spoken_by.csv", ("clip_id", "speaker"), spoken_by),
              "source": {"type": "clip", "column": "clip_id"}, "target": {"type": "speaker", "column": "speaker"}},
         ],
     }
-    return _dump(manifest, out)
+    return dump_manifest(manifest, out)
 
 
-def _dump(manifest: dict, out: Path) -> Path:
+def write_csv(path: Path, header, rows) -> str:
+    """A CSV table with its header; returns the file name (what a manifest beside it names)."""
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path.name
+
+
+def dump_manifest(manifest: dict, out: Path) -> Path:
     path = out / "manifest.yaml"
     path.write_text(yaml.safe_dump(manifest, sort_keys=False))
     return path
