@@ -14,6 +14,7 @@ from mmgraph.models.registry import conv_options, make_fusion, make_scorer
 from mmgraph.models.schema import EdgeType, GraphSchema
 from mmgraph.nn.named import NamedModuleDict, name_rows
 from mmgraph.nn.projection import FeatureProjection
+from mmgraph.nn.similarity import FeatureSimilarity
 from mmgraph.nn.variational import VariationalHead, kl_divergence
 from mmgraph.utils import atomic_torch_save, gather_rows
 
@@ -53,7 +54,9 @@ class LinkPredictor(nn.Module):
         self.config = config
         self.schema = schema
         c = config.channels
-        self.projection = FeatureProjection(schema.feature_dims, c, num_nodes=schema.num_nodes,
+        # feature_similarity: the features only feed the similarity term (mmgraph.nn.similarity)
+        input_dims = {t: {} for t in schema.feature_dims} if config.feature_similarity else schema.feature_dims
+        self.projection = FeatureProjection(input_dims, c, num_nodes=schema.num_nodes,
                                             learned_types=self._learned_types(config, schema),
                                             feature_dropout=config.feature_dropout, dropout=config.dropout,
                                             embedding_std=config.embedding_init_std)
@@ -66,6 +69,7 @@ class LinkPredictor(nn.Module):
         else:  # pure embedding models (ComplEx-N3): a dense head would only re-parametrise them
             self.head = NamedModuleDict({t: nn.Identity() for t in schema.node_types})
         self.scorer = make_scorer(config, c)
+        self.similarity = FeatureSimilarity(len(schema.relations)) if config.feature_similarity else None
         self._relation_index = {rel: i for i, rel in enumerate(schema.relations)}
         rd = self.scorer.relation_dim(c)
         self.relation_vectors = nn.Parameter(torch.empty(len(schema.relations), rd)) if rd else None
@@ -74,7 +78,7 @@ class LinkPredictor(nn.Module):
 
     @staticmethod
     def _learned_types(config: ModelConfig, schema: GraphSchema) -> tuple[str, ...]:
-        featureless = [t for t in schema.node_types if not schema.feature_dims.get(t)]
+        featureless = [t for t in schema.node_types if config.feature_similarity or not schema.feature_dims.get(t)]
         if config.learned_embeddings == "none" and featureless:
             raise InputError(f"model config: learned_embeddings = 'none', but node type(s) {featureless} "
                              f"have no features; use 'featureless' or 'all'")
@@ -94,7 +98,7 @@ class LinkPredictor(nn.Module):
                          **conv_options(config))
 
     def reset_parameters(self) -> None:
-        for module in (self.projection, self.fusion, self.gnn, self.scorer):
+        for module in (self.projection, self.fusion, self.gnn, self.scorer, self.similarity):
             if module is not None:
                 module.reset_parameters()
         if isinstance(self.head, VariationalHead):
@@ -131,7 +135,22 @@ class LinkPredictor(nn.Module):
             h = self.gnn(h, edge_index_dict, num_sampled_nodes_dict=num_sampled_nodes_dict)
         elif num_sampled_nodes_dict is not None:
             h = {t: v[:num_sampled_nodes_dict[t][0]] if t in num_sampled_nodes_dict else v for t, v in h.items()}
-        return self.readout(h)
+        z, kl = self.readout(h)
+        return self.attach_features(z, x_dict, mask_dict), kl
+
+    def attach_features(self, z: dict[str, Tensor], x_dict: dict[str, dict[str, Tensor]],
+                        mask_dict: dict[str, dict[str, Tensor]]) -> dict[str, Tensor]:
+        """In eval mode with ``feature_similarity``: each featured type's rows get its unit feature
+        vector appended (columns ``channels:``), which the similarity term reads when scoring.
+        Training leaves ``z`` as it is: the term's weights are fitted after training."""
+        if self.similarity is None or self.training:
+            return z
+        out = dict(z)
+        for t, v in z.items():
+            if x_dict.get(t):
+                unit = self.similarity.unit_features(x_dict[t], mask_dict.get(t, {}))[:v.size(0)]
+                out[t] = torch.cat([v, unit.to(v.dtype)], dim=-1)
+        return out
 
     def encode_nodes(self, x_dict: dict[str, dict[str, Tensor]], mask_dict: dict[str, dict[str, Tensor]],
                      n_id_dict: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
@@ -173,17 +192,36 @@ class LinkPredictor(nn.Module):
         rows = torch.tensor([self._relation_index[tuple(r)] for r in rels], device=which.device)
         return gather_rows(self.relation_vectors, rows[which])
 
+    def _similar(self, rel: EdgeType, a: Tensor, b: Tensor) -> int | None:
+        """The relation's row of the similarity weights when the term applies: both sides carry
+        features (eval-mode embeddings) and the weight is not 0."""
+        c = self.config.channels
+        if self.similarity is None or a.size(-1) == c or b.size(-1) != a.size(-1):
+            return None
+        index = self._relation_index[tuple(rel)]
+        return index if self.similarity.weight(index) != 0 else None
+
     def score(self, rel: EdgeType, z_src: Tensor, z_dst: Tensor) -> Tensor:
         """Scores ``[B]`` of the pairs ``(z_src[i], rel, z_dst[i])``."""
-        return self.scorer(z_src, self.relation_vector(rel, z_src.size(0)), z_dst)
+        c, index = self.config.channels, self._similar(rel, z_src, z_dst)
+        scores = self.scorer(z_src[..., :c], self.relation_vector(rel, z_src.size(0)), z_dst[..., :c])
+        return scores if index is None else scores + self.similarity.pairs(index, z_src[..., c:], z_dst[..., c:])
 
     def score_tails(self, rel: EdgeType, z_src: Tensor, z_dst_all: Tensor) -> Tensor:
         """Scores ``[B, N]`` of each source against every candidate target."""
-        return self.scorer.score_tails(z_src, self.relation_vector(rel, z_src.size(0)), z_dst_all)
+        c, index = self.config.channels, self._similar(rel, z_src, z_dst_all)
+        scores = self.scorer.score_tails(z_src[..., :c], self.relation_vector(rel, z_src.size(0)), z_dst_all[..., :c])
+        if index is None:
+            return scores
+        return scores + self.similarity.against_all(index, z_src[..., c:], z_dst_all[..., c:]).to(scores.dtype)
 
     def score_heads(self, rel: EdgeType, z_src_all: Tensor, z_dst: Tensor) -> Tensor:
         """Scores ``[B, N]`` of every candidate source against each target."""
-        return self.scorer.score_heads(z_src_all, self.relation_vector(rel, z_dst.size(0)), z_dst)
+        c, index = self.config.channels, self._similar(rel, z_src_all, z_dst)
+        scores = self.scorer.score_heads(z_src_all[..., :c], self.relation_vector(rel, z_dst.size(0)), z_dst[..., :c])
+        if index is None:
+            return scores
+        return scores + self.similarity.against_all(index, z_dst[..., c:], z_src_all[..., c:]).to(scores.dtype)
 
     # --- persistence -------------------------------------------------------------------------
     def save(self, path: str | os.PathLike, extra: dict | None = None) -> None:

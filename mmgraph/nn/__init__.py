@@ -41,6 +41,7 @@ _EXPORTS = {
     "MLPScorer": "mmgraph.nn.scorers",
     "ConvEScorer": "mmgraph.nn.conve",
     "ReciprocalScorer": "mmgraph.nn.reciprocal",
+    "FeatureSimilarity": "mmgraph.nn.similarity",
 }
 
 __all__, __getattr__, __dir__ = lazy_exports("mmgraph.nn", _EXPORTS, globals())

@@ -110,8 +110,9 @@ class FeatureProjection(nn.Module):
             nn.init.normal_(emb.weight, std=self.embedding_std)
 
     def _num_rows(self, t: str, x: dict[str, Tensor], n_id: Tensor | None) -> int:
-        if x:
-            return next(iter(x.values())).size(0)
+        read = [f for f in self.feature_dims[t] if f in x]   # features it does not read say nothing
+        if read:
+            return x[read[0]].size(0)
         if n_id is not None:
             return n_id.numel()
         return self.embeddings[t].num_embeddings

@@ -8,10 +8,12 @@ for, so the settings follow what kind of graph it is (never its name or its exac
   1-N loss, Adagrad (Lacroix et al. 2018, the strongest simple recipe on UMLS, Kinship, WN18RR
   and FB15k-237); the rank shrinks as the 1-N cost (training edges x entities) grows, so an epoch
   stays affordable, and grows where the device multiplies bf16 natively (large graphs then train
-  with `precision: auto`). Entity features are left out: fused into the learned embeddings, frozen
-  text features lowered validation MRR on both knowledge graphs measured with them (UMLS names
-  .940 against .944 over 3 seeds; WN18RR glosses .18 against .26 after two epochs, three ways of
-  joining them tried; README, "What `train` chooses"). `use_features: true` brings them back.
+  with `precision: auto`). Entity features do not enter the learned embeddings: fused there,
+  frozen text features lowered validation MRR on both knowledge graphs measured with them (UMLS
+  names .940 against .944 over 3 seeds; WN18RR glosses .18 against .26 after two epochs, three
+  ways of joining them tried; README, "What `train` chooses"). They feed a per-relation
+  similarity term beside the structure score instead (`model.feature_similarity`), its weights
+  fitted on the validation split after training (`mmgraph.train.similarity_fit`).
   The embeddings start at std 0.1 (valid MRR: UMLS .946 against .942 at 1 and .85 at 1e-3;
   WN18RR after two epochs .259 against .128 and .192; README, "What `train` chooses").
 - **featured homogeneous graph**: one node type with rich features and one relation (citation
@@ -178,18 +180,20 @@ def recipe_for(profile: GraphProfile, *, fast_products: bool = False) -> tuple[d
             settings["precision"] = "auto"
         settings.update({
             "epochs": 200, "eval_every": 2, "patience": 5, "loss": "1-n", "optimizer": "adagrad", "lr": 0.1,
-            "batch_size": batch, "n3_weight": n3, "supervision_ratio": 1.0, "use_features": False,
+            "batch_size": batch, "n3_weight": n3, "supervision_ratio": 1.0, "use_features": featured,
             "model": {"channels": 2 * rank, "num_layers": 0, "fusion": "mean", "variational": False,
                       "linear_head": False, "scorer": "complex", "reciprocal": True, "dropout": 0.0, "feature_dropout": 0.0,
-                      "learned_embeddings": "all" if featured else "featureless", "embedding_init_std": 0.1}})
+                      "learned_embeddings": "all" if featured else "featureless", "embedding_init_std": 0.1,
+                      "feature_similarity": featured}})
         reasons.append(f"knowledge graph: learned embeddings, reciprocal ComplEx-N3 (rank {rank}: an epoch's 1-N "
                        f"products {_epoch_flop(cost, rank):.2g} FLOP within the budget of {budget:.2g}"
                        f"{' for bf16 products' if fast_products else ''}), N3 weight {n3} ({density:.1f} edges per entity), "
                        f"Adagrad lr 0.1, filtered 1-N loss, embeddings starting small (std 0.1)"
                        + ("; products in bf16 where the hardware has it (precision auto: a large 1-N cost)"
                           if large else "")
-                       + ("; entity features left out (they lowered validation MRR on the knowledge graphs "
-                          "measured; use_features: true joins them to the learned embeddings)" if featured else ""))
+                       + ("; entity features feed a similarity term per relation, weighted on the validation "
+                          "split after training (fused into the embeddings they lowered validation MRR)"
+                          if featured else ""))
     elif kind == "featured homogeneous graph":
         settings.update({
             "epochs": 300, "eval_every": 5, "patience": 10, "lr": 0.01, "loss": "1-n", "batch_size": 8192,

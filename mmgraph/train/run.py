@@ -33,6 +33,7 @@ from mmgraph.train.config import TrainConfig
 from mmgraph.train.recipe import log_reasons, resolve_config
 from mmgraph.train.finetune import init_from_run
 from mmgraph.train.prepare import PreparedGraph, prepare_graph, splits_from_plain, splits_to_plain
+from mmgraph.train.similarity_fit import fit_similarity
 from mmgraph.train.trainer import Evaluator, build_model, embed_for_eval, fit, load_checkpoint
 from mmgraph.utils import atomic_dir, atomic_write_text, replace_dir
 
@@ -228,12 +229,15 @@ def train_model(graph: HeteroData, config: TrainConfig | Mapping | None, *, devi
     if not ctx.is_main:
         return None
 
+    similarity = fit_similarity(model, prepared, device, evaluate, seed=config.seed)
     z = embed_for_eval(model, prepared, device)
     metrics = {split: evaluate(model, prepared, z, split=split, seed=config.seed)
                for split in ("valid", "test")}
     extra = run_extra(prepared, config, graph_dir, state, time.perf_counter() - started)
     if distill_from is not None:
         extra["distilled_from"] = teacher_dir
+    if similarity is not None:
+        extra["feature_similarity"] = similarity
     if init_report is not None:
         extra["init"] = {"run": init_dir, **init_report.to_dict()}
     model.cpu().eval()

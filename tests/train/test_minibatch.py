@@ -172,6 +172,20 @@ def test_layerwise_embedding_equals_whole_graph_embedding(conv):
         torch.testing.assert_close(chunked[t], whole[t], atol=1e-5, rtol=1e-5)
 
 
+def test_layerwise_embedding_carries_the_similarity_features_as_the_whole_graph_does():
+    g = tiny_graph()
+    config = TrainConfig.from_dict({"model": {"channels": 16, "num_layers": 2, "feature_similarity": True}})
+    prepared = prepare_graph(g, relations=["says", "shows"], seed=0)
+    model = build_model(config, prepared)
+    whole = embed_for_eval(model, prepared, CPU, layerwise=False)
+    x, m = to_device(prepared, CPU)
+    chunked = embed_layerwise(model, prepared, x, m, max_nodes=3, max_edges=2)
+    featured = [t for t in whole if x.get(t)]
+    assert featured and all(whole[t].size(1) > 16 for t in featured)   # unit features appended
+    for t in whole:
+        torch.testing.assert_close(chunked[t], whole[t], atol=1e-5, rtol=1e-5)
+
+
 def test_node_chunks_respect_both_limits():
     deg = torch.tensor([5, 1, 1, 9, 0, 0, 2])
     chunks = node_chunks(deg, max_nodes=3, max_edges=6)

@@ -104,19 +104,41 @@ def test_no_config_run_learns_and_config_yaml_reproduces_it(graphs, tmp_path, na
     assert overall["mrr"] > 0.4 or overall["auc"] > 0.7, overall
 
 
-def test_kg_entity_features_are_left_out_unless_asked_for(tmp_path):
+def test_kg_entity_features_feed_the_similarity_term_not_the_embeddings(tmp_path):
     from mmgraph.train.prepare import prepare_graph
     from mmgraph.train.trainer import build_model
 
     graph = mmgraph.build_graph(write_tiny_kg(tmp_path, vectors=True))
     assert profile_graph(graph).kind == "knowledge graph" and profile_graph(graph).modalities["entity"] == ("vector",)
     config, reasons = resolve_config(graph)
-    assert config.use_features is False and any("features left out" in r for r in reasons)
+    assert config.use_features and config.model.feature_similarity
+    assert any("similarity term per relation" in r for r in reasons)
     model = build_model(config, prepare_graph(graph, relations=config.relations, use_features=config.use_features))
     assert model.projection.slot_names["entity"] == ["<learned>"]        # the learned embedding alone
-    asked, _ = resolve_config(graph, {"use_features": True})
+    assert model.similarity is not None
+    asked, _ = resolve_config(graph, {"model": {"feature_similarity": False}})
     model = build_model(asked, prepare_graph(graph, relations=asked.relations))
     assert model.projection.slot_names["entity"] == ["ring", "<learned>"]   # joined to the learned one
+    assert model.similarity is None
+    (tmp_path / "plain").mkdir()
+    plain, _ = resolve_config(mmgraph.build_graph(write_tiny_kg(tmp_path / "plain")))
+    assert not plain.model.feature_similarity and not plain.use_features
+
+
+def test_similarity_weights_are_fitted_on_valid_saved_and_read_back(tmp_path):
+    graph_dir = tmp_path / "graph"
+    graph, report = mmgraph.build_graph(write_tiny_kg(tmp_path, vectors=True), return_report=True)
+    write_graph(graph, report, graph_dir)
+    metrics = train_run(graph_dir, tmp_path / "run", {"epochs": 2}, evaluate=evaluate_split,
+                        device=torch.device("cpu"))
+    run = mmgraph.load_run(tmp_path / "run")
+    fitted = run.extra["feature_similarity"]
+    assert set(fitted["weights"]) == {"entity|next|entity", "entity|pair|entity", "entity|prev|entity"}
+    assert fitted["valid_mrr_with"] >= fitted["valid_mrr_without"]        # 0 is on the grid
+    assert fitted["valid_mrr_with"] == pytest.approx(metrics["valid"]["overall"]["mrr"])
+    saved = {k: float(w) for k, w in zip(fitted["weights"], run.model.similarity.weights)}
+    assert saved == fitted["weights"]                                     # the model file keeps them
+    assert run.evaluate("test")["overall"] == pytest.approx(metrics["test"]["overall"])
 
 
 def test_cli_train_without_config_logs_the_choice(graphs, tmp_path, capsys):
