@@ -57,7 +57,7 @@ class LinkPredictor(nn.Module):
         # feature_similarity: the features only feed the similarity term (mmgraph.nn.similarity)
         input_dims = {t: {} for t in schema.feature_dims} if config.feature_similarity else schema.feature_dims
         self.projection = FeatureProjection(input_dims, c, num_nodes=schema.num_nodes,
-                                            learned_types=self._learned_types(config, schema),
+                                            learned_types=self._learned_types(config, schema, input_dims),
                                             feature_dropout=config.feature_dropout, dropout=config.dropout,
                                             embedding_std=config.embedding_init_std)
         self.fusion = make_fusion(config, self.projection.slot_names)
@@ -77,8 +77,9 @@ class LinkPredictor(nn.Module):
         self.reset_parameters()
 
     @staticmethod
-    def _learned_types(config: ModelConfig, schema: GraphSchema) -> tuple[str, ...]:
-        featureless = [t for t in schema.node_types if config.feature_similarity or not schema.feature_dims.get(t)]
+    def _learned_types(config: ModelConfig, schema: GraphSchema,
+                       input_dims: dict[str, dict[str, int]]) -> tuple[str, ...]:
+        featureless = [t for t in schema.node_types if not input_dims.get(t)]
         if config.learned_embeddings == "none" and featureless:
             raise InputError(f"model config: learned_embeddings = 'none', but node type(s) {featureless} "
                              f"have no features; use 'featureless' or 'all'")
@@ -192,36 +193,37 @@ class LinkPredictor(nn.Module):
         rows = torch.tensor([self._relation_index[tuple(r)] for r in rels], device=which.device)
         return gather_rows(self.relation_vectors, rows[which])
 
-    def _similar(self, rel: EdgeType, a: Tensor, b: Tensor) -> int | None:
-        """The relation's row of the similarity weights when the term applies: both sides carry
-        features (eval-mode embeddings) and the weight is not 0."""
+    def _split(self, rel: EdgeType, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor, tuple | None]:
+        """``a`` and ``b`` as the scorer reads them, and ``(row, a's features, b's features)`` when
+        the similarity term applies: both sides carry features (eval-mode embeddings) and the
+        relation's weight is not 0."""
         c = self.config.channels
-        if self.similarity is None or a.size(-1) == c or b.size(-1) != a.size(-1):
-            return None
+        if self.similarity is None or a.size(-1) == c:
+            return a, b, None
         index = self._relation_index[tuple(rel)]
-        return index if self.similarity.weight(index) != 0 else None
+        applies = b.size(-1) == a.size(-1) and self.similarity.weight(index) != 0
+        return a[..., :c], b[..., :c], (index, a[..., c:], b[..., c:]) if applies else None
 
     def score(self, rel: EdgeType, z_src: Tensor, z_dst: Tensor) -> Tensor:
         """Scores ``[B]`` of the pairs ``(z_src[i], rel, z_dst[i])``."""
-        c, index = self.config.channels, self._similar(rel, z_src, z_dst)
-        scores = self.scorer(z_src[..., :c], self.relation_vector(rel, z_src.size(0)), z_dst[..., :c])
-        return scores if index is None else scores + self.similarity.pairs(index, z_src[..., c:], z_dst[..., c:])
+        src, dst, sim = self._split(rel, z_src, z_dst)
+        scores = self.scorer(src, self.relation_vector(rel, z_src.size(0)), dst)
+        return scores if sim is None else scores + self.similarity.pairs(*sim).to(scores.dtype)
 
     def score_tails(self, rel: EdgeType, z_src: Tensor, z_dst_all: Tensor) -> Tensor:
         """Scores ``[B, N]`` of each source against every candidate target."""
-        c, index = self.config.channels, self._similar(rel, z_src, z_dst_all)
-        scores = self.scorer.score_tails(z_src[..., :c], self.relation_vector(rel, z_src.size(0)), z_dst_all[..., :c])
-        if index is None:
-            return scores
-        return scores + self.similarity.against_all(index, z_src[..., c:], z_dst_all[..., c:]).to(scores.dtype)
+        src, dst_all, sim = self._split(rel, z_src, z_dst_all)
+        scores = self.scorer.score_tails(src, self.relation_vector(rel, z_src.size(0)), dst_all)
+        return scores if sim is None else scores + self.similarity.against_all(*sim).to(scores.dtype)
 
     def score_heads(self, rel: EdgeType, z_src_all: Tensor, z_dst: Tensor) -> Tensor:
         """Scores ``[B, N]`` of every candidate source against each target."""
-        c, index = self.config.channels, self._similar(rel, z_src_all, z_dst)
-        scores = self.scorer.score_heads(z_src_all[..., :c], self.relation_vector(rel, z_dst.size(0)), z_dst[..., :c])
-        if index is None:
+        src_all, dst, sim = self._split(rel, z_src_all, z_dst)
+        scores = self.scorer.score_heads(src_all, self.relation_vector(rel, z_dst.size(0)), dst)
+        if sim is None:
             return scores
-        return scores + self.similarity.against_all(index, z_dst[..., c:], z_src_all[..., c:]).to(scores.dtype)
+        index, x_src_all, x_dst = sim   # the targets are the queries
+        return scores + self.similarity.against_all(index, x_dst, x_src_all).to(scores.dtype)
 
     # --- persistence -------------------------------------------------------------------------
     def save(self, path: str | os.PathLike, extra: dict | None = None) -> None:

@@ -65,13 +65,14 @@ class FeatureSimilarity(nn.Module):
 
     def pairs(self, index: int, x_src: Tensor, x_dst: Tensor) -> Tensor:
         """``w_r cos`` of row-aligned pairs ``[B]``."""
-        sim = (x_src * x_dst).sum(-1)
-        return self.weights[index] * sim.masked_fill(sim >= _SAME, 0.0)
+        return self._weighted(index, (x_src * x_dst).sum(-1))
 
     def against_all(self, index: int, x_query: Tensor, x_all: Tensor) -> Tensor:
         """``w_r cos`` of each query row against every candidate row ``[B, N]``."""
-        sim = x_query @ x_all.T
-        return self.weights[index] * sim.masked_fill(sim >= _SAME, 0.0)
+        return self._weighted(index, x_query @ x_all.T)
+
+    def _weighted(self, index: int, cos: Tensor) -> Tensor:
+        return self.weights[index] * cos.masked_fill(cos >= _SAME, 0.0)   # the node itself: 0
 
     def extra_repr(self) -> str:
         return f"relations={self.weights.numel()}"

@@ -229,8 +229,8 @@ def train_model(graph: HeteroData, config: TrainConfig | Mapping | None, *, devi
     if not ctx.is_main:
         return None
 
-    similarity = fit_similarity(model, prepared, device, evaluate, seed=config.seed)
     z = embed_for_eval(model, prepared, device)
+    similarity = fit_similarity(model, prepared, z, evaluate, seed=config.seed)
     metrics = {split: evaluate(model, prepared, z, split=split, seed=config.seed)
                for split in ("valid", "test")}
     extra = run_extra(prepared, config, graph_dir, state, time.perf_counter() - started)
