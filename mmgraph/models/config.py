@@ -41,7 +41,9 @@ class ModelConfig:
     feature_dropout: float = 0.1         # drop whole modalities in training (cold start)
     learned_embeddings: str = "featureless"  # featureless | all | none
     embedding_init_std: float = 1.0      # std of learned embeddings at init (the KG recipe: 0.1)
-    feature_similarity: bool = False     # features feed a per-relation similarity term, not the inputs
+    feature_input: bool = True           # features feed the projection (False: learned embeddings only)
+    feature_similarity: bool = False     # features also feed a per-relation similarity term, fitted on valid
+    degree_prior: bool = False           # a per-relation log training-degree term, fitted on valid
     norm: str = "layer"                  # layer | batch | none
     residual: bool = True
     act: str = "gelu"                    # gelu | relu | silu | elu | tanh

@@ -12,6 +12,7 @@ from mmgraph.errors import InputError
 from mmgraph.models.config import ModelConfig
 from mmgraph.models.registry import conv_options, make_fusion, make_scorer
 from mmgraph.models.schema import EdgeType, GraphSchema
+from mmgraph.nn.degree_prior import DegreePrior
 from mmgraph.nn.named import NamedModuleDict, name_rows
 from mmgraph.nn.projection import FeatureProjection
 from mmgraph.nn.similarity import FeatureSimilarity
@@ -54,8 +55,8 @@ class LinkPredictor(nn.Module):
         self.config = config
         self.schema = schema
         c = config.channels
-        # feature_similarity: the features only feed the similarity term (mmgraph.nn.similarity)
-        input_dims = {t: {} for t in schema.feature_dims} if config.feature_similarity else schema.feature_dims
+        # feature_input off: the features feed only the similarity term (mmgraph.nn.similarity), if any
+        input_dims = schema.feature_dims if config.feature_input else {t: {} for t in schema.feature_dims}
         self.projection = FeatureProjection(input_dims, c, num_nodes=schema.num_nodes,
                                             learned_types=self._learned_types(config, schema, input_dims),
                                             feature_dropout=config.feature_dropout, dropout=config.dropout,
@@ -70,6 +71,7 @@ class LinkPredictor(nn.Module):
             self.head = NamedModuleDict({t: nn.Identity() for t in schema.node_types})
         self.scorer = make_scorer(config, c)
         self.similarity = FeatureSimilarity(len(schema.relations)) if config.feature_similarity else None
+        self.degree_prior = DegreePrior(schema.relations, schema.num_nodes) if config.degree_prior else None
         self._relation_index = {rel: i for i, rel in enumerate(schema.relations)}
         rd = self.scorer.relation_dim(c)
         self.relation_vectors = nn.Parameter(torch.empty(len(schema.relations), rd)) if rd else None
@@ -99,7 +101,7 @@ class LinkPredictor(nn.Module):
                          **conv_options(config))
 
     def reset_parameters(self) -> None:
-        for module in (self.projection, self.fusion, self.gnn, self.scorer, self.similarity):
+        for module in (self.projection, self.fusion, self.gnn, self.scorer, self.similarity, self.degree_prior):
             if module is not None:
                 module.reset_parameters()
         if isinstance(self.head, VariationalHead):
@@ -137,20 +139,27 @@ class LinkPredictor(nn.Module):
         elif num_sampled_nodes_dict is not None:
             h = {t: v[:num_sampled_nodes_dict[t][0]] if t in num_sampled_nodes_dict else v for t, v in h.items()}
         z, kl = self.readout(h)
-        return self.attach_features(z, x_dict, mask_dict), kl
+        return self.attach_features(z, x_dict, mask_dict, n_id_dict), kl
 
     def attach_features(self, z: dict[str, Tensor], x_dict: dict[str, dict[str, Tensor]],
-                        mask_dict: dict[str, dict[str, Tensor]]) -> dict[str, Tensor]:
-        """In eval mode with ``feature_similarity``: each featured type's rows get its unit feature
-        vector appended (columns ``channels:``), which the similarity term reads when scoring.
-        Training leaves ``z`` as it is: the term's weights are fitted after training."""
-        if self.similarity is None or self.training:
+                        mask_dict: dict[str, dict[str, Tensor]],
+                        n_id_dict: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
+        """In eval mode, the columns the score terms read after the ``channels`` of each row: with
+        ``degree_prior`` every type's log training degrees (``mmgraph.nn.degree_prior``), then with
+        ``feature_similarity`` each featured type's unit feature vector (``mmgraph.nn.similarity``).
+        Training leaves ``z`` as it is: the terms' weights are fitted after training."""
+        if self.training or (self.similarity is None and self.degree_prior is None):
             return z
         out = dict(z)
         for t, v in z.items():
-            if x_dict.get(t):
+            parts = [v]
+            if self.degree_prior is not None:
+                ids = None if n_id_dict is None or t not in n_id_dict else n_id_dict[t][:v.size(0)]
+                parts.append(self.degree_prior.rows(t, v.size(0), ids).to(v.dtype))
+            if self.similarity is not None and x_dict.get(t):
                 unit = self.similarity.unit_features(x_dict[t], mask_dict.get(t, {}))[:v.size(0)]
-                out[t] = torch.cat([v, unit.to(v.dtype)], dim=-1)
+                parts.append(unit.to(v.dtype))
+            out[t] = torch.cat(parts, dim=-1) if len(parts) > 1 else v
         return out
 
     def encode_nodes(self, x_dict: dict[str, dict[str, Tensor]], mask_dict: dict[str, dict[str, Tensor]],
@@ -193,37 +202,54 @@ class LinkPredictor(nn.Module):
         rows = torch.tensor([self._relation_index[tuple(r)] for r in rels], device=which.device)
         return gather_rows(self.relation_vectors, rows[which])
 
-    def _split(self, rel: EdgeType, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor, tuple | None]:
-        """``a`` and ``b`` as the scorer reads them, and ``(row, a's features, b's features)`` when
-        the similarity term applies: both sides carry features (eval-mode embeddings) and the
-        relation's weight is not 0."""
+    def _split(self, rel: EdgeType, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor, dict]:
+        """``a`` and ``b`` as the scorer reads them, and the score terms that apply (eval-mode
+        embeddings carry their columns, and the relation's weight is not 0): ``{"degree" |
+        "similarity": (row, a's columns, b's columns)}``."""
         c = self.config.channels
-        if self.similarity is None or a.size(-1) == c:
-            return a, b, None
-        index = self._relation_index[tuple(rel)]
-        applies = b.size(-1) == a.size(-1) and self.similarity.weight(index) != 0
-        return a[..., :c], b[..., :c], (index, a[..., c:], b[..., c:]) if applies else None
+        if a.size(-1) == c:
+            return a, b, {}
+        index, start, terms = self._relation_index[tuple(rel)], c, {}
+        if self.degree_prior is not None:
+            end = start + self.degree_prior.width
+            if self.degree_prior.weight(index) != 0:
+                terms["degree"] = (index, a[..., start:end], b[..., start:end])
+            start = end
+        if (self.similarity is not None and b.size(-1) == a.size(-1) > start
+                and self.similarity.weight(index) != 0):
+            terms["similarity"] = (index, a[..., start:], b[..., start:])
+        return a[..., :c], b[..., :c], terms
 
     def score(self, rel: EdgeType, z_src: Tensor, z_dst: Tensor) -> Tensor:
         """Scores ``[B]`` of the pairs ``(z_src[i], rel, z_dst[i])``."""
-        src, dst, sim = self._split(rel, z_src, z_dst)
+        src, dst, terms = self._split(rel, z_src, z_dst)
         scores = self.scorer(src, self.relation_vector(rel, z_src.size(0)), dst)
-        return scores if sim is None else scores + self.similarity.pairs(*sim).to(scores.dtype)
+        if "degree" in terms:
+            scores = scores + self.degree_prior.pairs(*terms["degree"]).to(scores.dtype)
+        if "similarity" in terms:
+            scores = scores + self.similarity.pairs(*terms["similarity"]).to(scores.dtype)
+        return scores
 
     def score_tails(self, rel: EdgeType, z_src: Tensor, z_dst_all: Tensor) -> Tensor:
         """Scores ``[B, N]`` of each source against every candidate target."""
-        src, dst_all, sim = self._split(rel, z_src, z_dst_all)
+        src, dst_all, terms = self._split(rel, z_src, z_dst_all)
         scores = self.scorer.score_tails(src, self.relation_vector(rel, z_src.size(0)), dst_all)
-        return scores if sim is None else scores + self.similarity.against_all(*sim).to(scores.dtype)
+        if "degree" in terms:
+            scores = scores + self.degree_prior.tails(*terms["degree"]).to(scores.dtype)
+        if "similarity" in terms:
+            scores = scores + self.similarity.against_all(*terms["similarity"]).to(scores.dtype)
+        return scores
 
     def score_heads(self, rel: EdgeType, z_src_all: Tensor, z_dst: Tensor) -> Tensor:
         """Scores ``[B, N]`` of every candidate source against each target."""
-        src_all, dst, sim = self._split(rel, z_src_all, z_dst)
+        src_all, dst, terms = self._split(rel, z_src_all, z_dst)
         scores = self.scorer.score_heads(src_all, self.relation_vector(rel, z_dst.size(0)), dst)
-        if sim is None:
-            return scores
-        index, x_src_all, x_dst = sim   # the targets are the queries
-        return scores + self.similarity.against_all(index, x_dst, x_src_all).to(scores.dtype)
+        if "degree" in terms:
+            scores = scores + self.degree_prior.heads(*terms["degree"]).to(scores.dtype)
+        if "similarity" in terms:
+            index, x_src_all, x_dst = terms["similarity"]   # the targets are the queries
+            scores = scores + self.similarity.against_all(index, x_dst, x_src_all).to(scores.dtype)
+        return scores
 
     # --- persistence -------------------------------------------------------------------------
     def save(self, path: str | os.PathLike, extra: dict | None = None) -> None:
@@ -253,7 +279,10 @@ class LinkPredictor(nn.Module):
             raise InputError(f"{path}: not an mmgraph model file")
         if payload.get("version", 0) > _VERSION:
             raise InputError(f"{path}: written by a newer mmgraph (format version {payload['version']})")
-        config = ModelConfig.from_dict(payload["config"], source=str(path))
+        saved = dict(payload["config"])
+        if saved.get("feature_similarity") and "feature_input" not in saved:
+            saved["feature_input"] = False   # saved before feature_input: the term kept features out of the input
+        config = ModelConfig.from_dict(saved, source=str(path))
         model = cls(config, GraphSchema.from_dict(payload["schema"]))
         model.load_state_dict(payload["state_dict"])
         return model.to(map_location).eval(), payload["extra"]

@@ -42,6 +42,7 @@ _EXPORTS = {
     "ConvEScorer": "mmgraph.nn.conve",
     "ReciprocalScorer": "mmgraph.nn.reciprocal",
     "FeatureSimilarity": "mmgraph.nn.similarity",
+    "DegreePrior": "mmgraph.nn.degree_prior",
 }
 
 __all__, __getattr__, __dir__ = lazy_exports("mmgraph.nn", _EXPORTS, globals())

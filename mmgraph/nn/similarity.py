@@ -3,7 +3,9 @@ r"""A per-relation weight on how alike two nodes' frozen features are.
 A knowledge graph whose entities carry text (WordNet glosses, concept names) gains from the text
 where the structure knows little: a rarely linked synset's gloss often names its hypernym. Fused
 into the learned embeddings, frozen text features lowered validation MRR (README, "What `train`
-chooses"); added beside the structure score they raise it. The term is
+chooses"); added beside the structure score they raise it. A citation graph's bag-of-words
+vectors feed its GCN and this term both: a GCN smooths them over neighbours, the cosine keeps
+the two papers' own words. The term is
 
 .. math::
     s_{\mathrm{sim}}(u, r, v) = w_r \, \cos(\hat x_u, \hat x_v) \, [\hat x_u \neq \hat x_v]
@@ -12,7 +14,7 @@ where :math:`\hat x` joins a node's features, each L2-normalised (a missing one 
 :math:`w_r` is one number per scored relation. A candidate whose features equal the query's (the
 node itself) gets no similarity: no relation links a node to itself by default, and a perfect
 match would otherwise outrank every true partner. The weights are not trained by gradient: they
-start at 0 (the term is off) and :func:`mmgraph.train.similarity_fit.fit_similarity` picks each
+start at 0 (the term is off) and :func:`mmgraph.train.score_terms.fit_score_terms` picks each
 one on the validation split after training.
 
 Shapes: ``unit_features({f: [N, d_f]}, {f: [N]}) -> [N, sum d_f]``;

@@ -13,13 +13,17 @@ for, so the settings follow what kind of graph it is (never its name or its exac
   names .940 against .944 over 3 seeds; WN18RR glosses .18 against .26 after two epochs, three
   ways of joining them tried; README, "What `train` chooses"). They feed a per-relation
   similarity term beside the structure score instead (`model.feature_similarity`), its weights
-  fitted on the validation split after training (`mmgraph.train.similarity_fit`).
+  fitted on the validation split after training (`mmgraph.train.score_terms`).
   The embeddings start at std 0.1 (valid MRR: UMLS .946 against .942 at 1 and .85 at 1e-3;
   WN18RR after two epochs .259 against .128 and .192; README, "What `train` chooses").
+  A per-relation prior on the log training degrees of a relation's two ends sits beside the
+  score too (`model.degree_prior`), weighted on validation after training: N3 keeps the
+  embeddings from stating how much likelier a well-linked node is to gain one more link.
 - **featured homogeneous graph**: one node type with rich features and one relation (citation
   and co-purchase graphs). A GCN encoder over the features with a variational head and a dot
   product (VGAE, Kipf & Welling 2016), every training edge reconstructed, early stopping on
-  validation AUC (the metric of that literature).
+  validation AUC (the metric of that literature). The features' cosine also sits beside the
+  score (`model.feature_similarity`), weighted on validation AUC after training.
 - **media graph**: several node types carrying image, audio, text or numbers. The fused
   heterogeneous GNN (two SAGE layers) with the variational head and DistMult on norm-bounded
   embeddings, which keeps scores bounded whatever the features' scale.
@@ -60,6 +64,8 @@ EdgeType = tuple[str, str, str]
 # epochs and .446 for rank 100 after 22 (2026-12-04, seed 0; README, "Link-prediction quality").
 _KG_RANKS = (1000, 500, 200, 100)
 _EPOCH_FLOP = 1.2e13
+# The degree prior's buffer (nodes x 2 x relations floats) stays under 256 MB.
+_PRIOR_CELLS = 64_000_000
 _BF16_GAIN = 4.0
 # Above this cost the 1-N products dominate a step, so they run in bf16 where the hardware
 # multiplies it natively (`precision: auto`); below it steps are short either way.
@@ -175,6 +181,9 @@ def recipe_for(profile: GraphProfile, *, fast_products: bool = False) -> tuple[d
         n3 = round(min(0.1, max(0.01, 0.4 / max(density, 1e-9))), 4)
         # at least ~10 steps an epoch: a small graph gets small batches
         batch = 2 ** max(4, min(8, int(math.log2(max(1, profile.train_edges // 10)))))
+        # the prior's buffer holds 2 columns per relation for every node: skipped where that is large
+        prior_cells = profile.total_nodes * 2 * len(profile.scored)
+        prior = prior_cells <= _PRIOR_CELLS
         large = cost > _BF16_COST
         if large:
             settings["precision"] = "auto"
@@ -184,7 +193,7 @@ def recipe_for(profile: GraphProfile, *, fast_products: bool = False) -> tuple[d
             "model": {"channels": 2 * rank, "num_layers": 0, "fusion": "mean", "variational": False,
                       "linear_head": False, "scorer": "complex", "reciprocal": True, "dropout": 0.0, "feature_dropout": 0.0,
                       "learned_embeddings": "all" if featured else "featureless", "embedding_init_std": 0.1,
-                      "feature_similarity": featured}})
+                      "feature_input": False, "feature_similarity": featured, "degree_prior": prior}})
         reasons.append(f"knowledge graph: learned embeddings, reciprocal ComplEx-N3 (rank {rank}: an epoch's 1-N "
                        f"products {_epoch_flop(cost, rank):.2g} FLOP within the budget of {budget:.2g}"
                        f"{' for bf16 products' if fast_products else ''}), N3 weight {n3} ({density:.1f} edges per entity), "
@@ -193,18 +202,22 @@ def recipe_for(profile: GraphProfile, *, fast_products: bool = False) -> tuple[d
                           if large else "")
                        + ("; entity features feed a similarity term per relation, weighted on the validation "
                           "split after training (fused into the embeddings they lowered validation MRR)"
-                          if featured else ""))
+                          if featured else "")
+                       + ("; a per-relation log-degree prior beside the score, weighted on the validation split "
+                          "after training" if prior else
+                          f"; no degree prior ({prior_cells:,} cells of log-degrees would pass {_PRIOR_CELLS:,})"))
     elif kind == "featured homogeneous graph":
         settings.update({
             "epochs": 300, "eval_every": 5, "patience": 10, "lr": 0.01, "loss": "1-n", "batch_size": 8192,
             "supervision_ratio": 1.0, "early_stop_metric": "auc",
             "model": {"channels": 64, "num_layers": 1, "conv": "gcn", "fusion": "mean", "variational": True,
                       "kl_weight": 0.001, "scorer": "dot", "dropout": 0.0, "feature_dropout": 0.0,
-                      "learned_embeddings": "none"}})
+                      "learned_embeddings": "none", "feature_similarity": True}})
         # One GCN hop, not VGAE's two: Cora's validation AUC over 5 paired seeds was 93.7 against
         # 92.5, higher on every seed (README, quality table "With no config").
         reasons.append("featured homogeneous graph: 1-layer GCN encoder over the features, variational head, "
-                       "dot-product decoder (VGAE), every training edge reconstructed, early stop on valid AUC")
+                       "dot-product decoder (VGAE), every training edge reconstructed, early stop on valid AUC; "
+                       "the features' cosine beside the score, weighted on the validation split after training")
     else:
         settings.update(copy.deepcopy(MEDIA_SETTINGS))
         reasons.append("media graph: features fused per node, 2 SAGE layers, variational head, DistMult on "

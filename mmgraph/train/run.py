@@ -33,7 +33,7 @@ from mmgraph.train.config import TrainConfig
 from mmgraph.train.recipe import log_reasons, resolve_config
 from mmgraph.train.finetune import init_from_run
 from mmgraph.train.prepare import PreparedGraph, prepare_graph, splits_from_plain, splits_to_plain
-from mmgraph.train.similarity_fit import fit_similarity
+from mmgraph.train.score_terms import fit_score_terms, set_training_degrees
 from mmgraph.train.trainer import Evaluator, build_model, embed_for_eval, fit, load_checkpoint
 from mmgraph.utils import atomic_dir, atomic_write_text, replace_dir
 
@@ -229,15 +229,16 @@ def train_model(graph: HeteroData, config: TrainConfig | Mapping | None, *, devi
     if not ctx.is_main:
         return None
 
+    set_training_degrees(model, prepared)   # this graph's, whatever --init or tuning loaded
     z = embed_for_eval(model, prepared, device)
-    similarity = fit_similarity(model, prepared, z, evaluate, seed=config.seed)
+    fitted_terms = fit_score_terms(model, prepared, z, evaluate, seed=config.seed,
+                                   metric=config.early_stop_metric)
     metrics = {split: evaluate(model, prepared, z, split=split, seed=config.seed)
                for split in ("valid", "test")}
     extra = run_extra(prepared, config, graph_dir, state, time.perf_counter() - started)
     if distill_from is not None:
         extra["distilled_from"] = teacher_dir
-    if similarity is not None:
-        extra["feature_similarity"] = similarity
+    extra.update(fitted_terms)   # feature_similarity / degree_prior: weights and valid MRR
     if init_report is not None:
         extra["init"] = {"run": init_dir, **init_report.to_dict()}
     model.cpu().eval()

@@ -41,6 +41,7 @@ from mmgraph.train.layerwise import embed_layerwise
 from mmgraph.train.objective_base import Objective, Trained
 from mmgraph.train.optim import make_optimizer, optimizer_step, resolve_precision, step_precision
 from mmgraph.train.prepare import PreparedGraph
+from mmgraph.train.score_terms import set_training_degrees
 from mmgraph.utils import atomic_torch_save, progress
 
 EdgeType = tuple[str, str, str]
@@ -75,7 +76,9 @@ def build_model(config: TrainConfig, prepared: PreparedGraph) -> LinkPredictor:
         feature_dims={t: {n: d for n, d in f.items() if n in prepared.x_dict[t]} for t, f in schema.feature_dims.items()},
         feature_modalities={t: {n: m for n, m in f.items() if n in prepared.x_dict[t]}
                             for t, f in schema.feature_modalities.items()})
-    return LinkPredictor(config.model, schema)
+    model = LinkPredictor(config.model, schema)
+    set_training_degrees(model, prepared)
+    return model
 
 
 def to_device(prepared: PreparedGraph, device: torch.device):

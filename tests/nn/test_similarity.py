@@ -51,7 +51,8 @@ def _model() -> LinkPredictor:
     schema = GraphSchema(("entity",), (LINK,), (LINK,), {"entity": {"gloss": 6}}, {"entity": {"gloss": "text"}},
                          {"entity": 7})
     return LinkPredictor(ModelConfig(channels=4, num_layers=0, scorer="complex", variational=False,
-                                     linear_head=False, learned_embeddings="all", feature_similarity=True), schema)
+                                     linear_head=False, learned_embeddings="all", feature_input=False,
+                                     feature_similarity=True), schema)
 
 
 def test_link_predictor_adds_the_term_in_eval_mode_only():

@@ -172,16 +172,19 @@ def test_layerwise_embedding_equals_whole_graph_embedding(conv):
         torch.testing.assert_close(chunked[t], whole[t], atol=1e-5, rtol=1e-5)
 
 
-def test_layerwise_embedding_carries_the_similarity_features_as_the_whole_graph_does():
+def test_layerwise_embedding_carries_the_score_terms_columns_as_the_whole_graph_does():
     g = tiny_graph()
-    config = TrainConfig.from_dict({"model": {"channels": 16, "num_layers": 2, "feature_similarity": True}})
+    config = TrainConfig.from_dict({"model": {"channels": 16, "num_layers": 2, "feature_similarity": True,
+                                              "degree_prior": True}})
     prepared = prepare_graph(g, relations=["says", "shows"], seed=0)
     model = build_model(config, prepared)
     whole = embed_for_eval(model, prepared, CPU, layerwise=False)
     x, m = to_device(prepared, CPU)
     chunked = embed_layerwise(model, prepared, x, m, max_nodes=3, max_edges=2)
     featured = [t for t in whole if x.get(t)]
-    assert featured and all(whole[t].size(1) > 16 for t in featured)   # unit features appended
+    width = 16 + model.degree_prior.width                              # log-degrees appended to every type
+    assert all(whole[t].size(1) >= width for t in whole) and model.degree_prior.log_degree.abs().sum() > 0
+    assert featured and all(whole[t].size(1) > width for t in featured)   # then unit features
     for t in whole:
         torch.testing.assert_close(chunked[t], whole[t], atol=1e-5, rtol=1e-5)
 

@@ -36,6 +36,7 @@ def test_each_kind_gets_its_recipe(graphs):
     cites, _ = resolve_config(graphs["citations"][0])
     assert profile_graph(graphs["citations"][0]).kind == "featured homogeneous graph"
     assert (cites.model.conv, cites.model.num_layers, cites.model.scorer, cites.early_stop_metric) == ("gcn", 1, "dot", "auc")
+    assert cites.model.feature_input and cites.model.feature_similarity and not cites.model.degree_prior
     media, reasons = resolve_config(graphs["media"][0])
     assert profile_graph(graphs["media"][0]).kind == "media graph"
     assert media.model.conv == "sage" and media.model.embedding_norm > 0   # bounded scores
@@ -98,6 +99,10 @@ def test_no_config_run_learns_and_config_yaml_reproduces_it(graphs, tmp_path, na
     again = train_run(graph_dir, tmp_path / "b", tmp_path / "a" / "config.yaml" and saved, evaluate=evaluate_split,
                       device=torch.device("cpu"))
     assert again["test"]["overall"] == first["test"]["overall"]   # same settings, same seed: same numbers
+    if name == "citations":   # the similarity term is weighed on the run's early-stop metric
+        fitted = mmgraph.load_run(tmp_path / "a").extra["feature_similarity"]
+        assert fitted["metric"] == "auc" and fitted["valid_auc_with"] >= fitted["valid_auc_without"]
+        assert fitted["valid_auc_with"] == pytest.approx(first["valid"]["overall"]["auc"])
     overall = first["test"]["overall"]
     # clearly learns: chance MRR is far lower and chance AUC .5 (the tiny citation graph's 12 test
     # edges join random nodes of a cluster, so its features alone are worth about .75 against uniform negatives)
@@ -116,7 +121,7 @@ def test_kg_entity_features_feed_the_similarity_term_not_the_embeddings(tmp_path
     model = build_model(config, prepare_graph(graph, relations=config.relations, use_features=config.use_features))
     assert model.projection.slot_names["entity"] == ["<learned>"]        # the learned embedding alone
     assert model.similarity is not None
-    asked, _ = resolve_config(graph, {"model": {"feature_similarity": False}})
+    asked, _ = resolve_config(graph, {"model": {"feature_input": True, "feature_similarity": False}})
     model = build_model(asked, prepare_graph(graph, relations=asked.relations))
     assert model.projection.slot_names["entity"] == ["ring", "<learned>"]   # joined to the learned one
     assert model.similarity is None
@@ -132,13 +137,27 @@ def test_similarity_weights_are_fitted_on_valid_saved_and_read_back(tmp_path):
     metrics = train_run(graph_dir, tmp_path / "run", {"epochs": 2}, evaluate=evaluate_split,
                         device=torch.device("cpu"))
     run = mmgraph.load_run(tmp_path / "run")
-    fitted = run.extra["feature_similarity"]
-    assert set(fitted["weights"]) == {"entity|next|entity", "entity|pair|entity", "entity|prev|entity"}
-    assert fitted["valid_mrr_with"] >= fitted["valid_mrr_without"]        # 0 is on the grid
-    assert fitted["valid_mrr_with"] == pytest.approx(metrics["valid"]["overall"]["mrr"])
-    saved = {k: float(w) for k, w in zip(fitted["weights"], run.model.similarity.weights)}
-    assert saved == fitted["weights"]                                     # the model file keeps them
+    fitted, prior = run.extra["feature_similarity"], run.extra["degree_prior"]
+    for term, module in ((fitted, run.model.similarity), (prior, run.model.degree_prior)):
+        assert set(term["weights"]) == {"entity|next|entity", "entity|pair|entity", "entity|prev|entity"}
+        assert term["valid_mrr_with"] >= term["valid_mrr_without"]        # 0 is on the grid
+        saved = {k: float(w) for k, w in zip(term["weights"], module.weights)}
+        assert saved == term["weights"]                                   # the model file keeps them
+    # the similarity first, then the prior with the similarity's weights in place
+    assert prior["valid_mrr_without"] == pytest.approx(fitted["valid_mrr_with"])
+    assert prior["valid_mrr_with"] == pytest.approx(metrics["valid"]["overall"]["mrr"])
     assert run.evaluate("test")["overall"] == pytest.approx(metrics["test"]["overall"])
+
+
+def test_kg_recipe_adds_the_degree_prior_unless_its_buffer_is_large(tmp_path, monkeypatch):
+    from mmgraph.train import recipe
+
+    graph = mmgraph.build_graph(write_tiny_kg(tmp_path))
+    config, reasons = resolve_config(graph)
+    assert config.model.degree_prior and any("log-degree prior" in r for r in reasons)
+    monkeypatch.setattr(recipe, "_PRIOR_CELLS", 10)
+    config, reasons = resolve_config(graph)
+    assert not config.model.degree_prior and any("no degree prior" in r for r in reasons)
 
 
 def test_cli_train_without_config_logs_the_choice(graphs, tmp_path, capsys):

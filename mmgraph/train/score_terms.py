@@ -1,0 +1,82 @@
+"""Fitting the weights of the score terms beside the scorer on the validation split.
+
+Two terms have one weight per scored relation, fitted after training rather than by gradient:
+the feature similarity (`mmgraph.nn.similarity`) and the degree prior (`mmgraph.nn.degree_prior`).
+Each relation's weight is the value of its grid with the best validation MRR for that relation
+(ties go to the smaller weight; 0, the term off, is on each grid, so no relation's validation MRR
+goes down). The similarity is fitted first, then the prior with the similarity's weights in place.
+A grid instead of gradient steps: one number per relation, chosen the way early stopping chooses
+the epoch, and the test split is never read. A relation's ranks read only its own weights, so one
+evaluation per grid value scores every relation at once.
+
+Measured (README "Link-prediction quality"): WN18RR with gloss text, the similarity took valid
+MRR from .463 to .497 and test from .463 to .494; the degree prior took the structure model's
+test MRR from .463 to .475, UMLS from .949 to .962, Kinships from .864 to .884 (2026-12-06).
+
+    z = embed_for_eval(model, prepared, device)          # the weights do not change the embeddings
+    report = fit_score_terms(model, prepared, z, evaluate, seed=0)
+    report["degree_prior"]["weights"]   # {"entity|_hypernym|entity": 0.5, ...}
+"""
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from mmgraph.data.graph import edge_key
+
+__all__ = ["DEGREE_GRID", "SIMILARITY_GRID", "fit_score_terms", "set_training_degrees"]
+
+log = logging.getLogger("mmgraph")
+
+SIMILARITY_GRID = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+# In units of the score: a 1-N softmax score is a log-probability, so w multiplies the odds by degree^w.
+DEGREE_GRID = (0.0, 0.125, 0.25, 0.5, 1.0, 2.0)
+
+
+def set_training_degrees(model, prepared) -> None:
+    """Fill the degree prior's log-degrees from the training edges of each scored relation."""
+    if model.degree_prior is not None:
+        model.degree_prior.set_degrees_({tuple(et): prepared.split_edges_of(et, "train") for et in model.relations})
+
+
+@torch.no_grad()
+def fit_score_terms(model, prepared, z: dict, evaluate, *, seed: int = 0, metric: str = "mrr") -> dict:
+    """Fit every score term the model has on the validation `metric` (the run's early-stop metric);
+    ``{term: report}`` (empty when it has none or the graph has no validation edges).
+    `z`: `embed_for_eval`'s embeddings (they carry the terms' columns)."""
+    terms = [(name, module, grid) for name, module, grid in (
+        ("feature_similarity", model.similarity, SIMILARITY_GRID),
+        ("degree_prior", model.degree_prior, DEGREE_GRID)) if module is not None]
+    relations = [et for et in model.relations if prepared.split_edges_of(et, "valid").size(1) > 0]
+    if terms and not relations:
+        log.info("score terms: no validation edges to fit their weights on; they stay off")
+        return {}
+    return {name: _fit_term(name, module, grid, model, prepared, z, evaluate, relations, seed, metric)
+            for name, module, grid in terms}
+
+
+def _fit_term(name, module, grid, model, prepared, z, evaluate, relations, seed, metric) -> dict:
+    by_weight = {}
+    for w in grid:
+        module.weights.fill_(w)
+        by_weight[w] = evaluate(model, prepared, z, split="valid", seed=seed, relations=relations,
+                                with_classification=metric in ("auc", "ap"))["relations"]
+    module.weights.zero_()
+    weights, total, count = {}, 0.0, 0
+    for et in relations:
+        key = edge_key(et)
+        best = max(grid, key=lambda w: (by_weight[w][key][metric], -w))
+        weights[key] = best
+        module.weights[model.relations.index(et)] = best
+        # a relation's ranks read only its own weight: the fitted value is the chosen rows' mean
+        total += by_weight[best][key][metric] * by_weight[best][key]["count"]
+        count += by_weight[best][key]["count"]
+    without = by_weight[0.0]
+    report = {"weights": weights, "metric": metric,
+              f"valid_{metric}_without": sum(r[metric] * r["count"] for r in without.values()) / count,
+              f"valid_{metric}_with": total / count}
+    log.info("%s: weights per relation from validation %s (%s): %.4f -> %.4f", name.replace("_", " "), metric,
+             ", ".join(f"{k.split('|')[1]} {v:g}" for k, v in weights.items()),
+             report[f"valid_{metric}_without"], report[f"valid_{metric}_with"])
+    return report
