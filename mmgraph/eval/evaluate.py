@@ -59,8 +59,9 @@ def corrupted_tail_scores(model, et, z, edges: Tensor, all_edges: Tensor, num_ds
 
 
 def evaluate_split(model, prepared, z: dict[str, Tensor], *, split: str = "test", seed: int = 0,
-                   relations=None, with_classification: bool = True) -> dict:
-    """The `evaluate --json` dictionary for one split."""
+                   relations=None, with_classification: bool = True, by_direction: bool = False) -> dict:
+    """The `evaluate --json` dictionary for one split. `by_direction` adds each relation's rank
+    metrics of its tail queries and head queries (`tail_mrr`, `head_hits@1`, ...) to its row."""
     out: dict = {"split": split, "relations": {}}
     totals: dict[str, float] = {k: 0.0 for k in METRIC_KEYS}
     total_count = 0
@@ -74,6 +75,10 @@ def evaluate_split(model, prepared, z: dict[str, Tensor], *, split: str = "test"
         if with_classification:
             row.update(_classification(model, prepared, et, z, edges, split, seed))
         out["relations"][edge_key(et)] = {k: row.get(k) for k in ("count", *METRIC_KEYS)}
+        if by_direction:   # ranks hold the tail queries first
+            for direction, part in (("tail", ranks[:count]), ("head", ranks[count:])):
+                out["relations"][edge_key(et)].update(
+                    {f"{direction}_{k}": v for k, v in ranks_to_metrics(part.cpu(), ks=(1, 3, 10)).items()})
         for k in METRIC_KEYS:
             totals[k] += float(row.get(k, 0.0)) * count
         total_count += count

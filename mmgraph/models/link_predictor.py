@@ -212,7 +212,7 @@ class LinkPredictor(nn.Module):
         index, start, terms = self._relation_index[tuple(rel)], c, {}
         if self.degree_prior is not None:
             end = start + self.degree_prior.width
-            if self.degree_prior.weight(index) != 0:
+            if self.degree_prior.applies(index):
                 terms["degree"] = (index, a[..., start:end], b[..., start:end])
             start = end
         if (self.similarity is not None and b.size(-1) == a.size(-1) > start

@@ -6,21 +6,23 @@ of WordNet, the common objects of a medical relation). The term adds that prior 
 training edges only:
 
 .. math::
-    s_{\mathrm{deg}}(u, r, v) = w_r \left( \log(1 + d^{\mathrm{out}}_r(u)) + \log(1 + d^{\mathrm{in}}_r(v)) \right)
+    s_{\mathrm{deg}}(u, r, v) = a_r \log(1 + d^{\mathrm{out}}_r(u)) + b_r \log(1 + d^{\mathrm{in}}_r(v))
 
 where :math:`d^{\mathrm{out}}_r(u)` counts the training edges of relation :math:`r` leaving
 :math:`u` and :math:`d^{\mathrm{in}}_r(v)` those entering :math:`v`. Ranking tails of a query
-:math:`(u, r, ?)` reads only the second part, ranking heads only the first; a pair's score reads
-both, so a pair scores the same as its entry in either ranking. The weights are not trained by
-gradient: they start at 0 (the term is off) and :mod:`mmgraph.train.score_terms` picks each
-one on the validation split after training. A node added after training (cold start) has no
+:math:`(u, r, ?)` reads only the second part (weight :math:`b_r`), ranking heads only the first
+(:math:`a_r`); a pair's score reads both, so a pair scores the same as its entry in either
+ranking. Two weights per relation because its two ends differ: on WordNet many synsets share a
+few popular hypernyms, but a hypernym's hyponyms are no likelier for having many. The weights
+are not trained by gradient: they start at 0 (the term is off) and
+:mod:`mmgraph.train.score_terms` picks them on the validation split after training. A node added after training (cold start) has no
 training edges, so no prior.
 
 The log-degrees are a buffer ``[sum_t N_t, 2R]`` (column ``i``: out-degree under relation ``i``,
 ``R + i``: in-degree), filled by :meth:`set_degrees_` and saved with the model; eval-mode
 embeddings carry a node's row as extra columns (:class:`mmgraph.models.LinkPredictor`).
 
-Shapes: ``rows(t, n) -> [n, 2R]``; ``pairs(i, [B, 2R], [B, 2R]) -> [B]``;
+``weights [R, 2]`` holds :math:`(a_r, b_r)`. Shapes: ``rows(t, n) -> [n, 2R]``; ``pairs(i, [B, 2R], [B, 2R]) -> [B]``;
 ``tails(i, [B, 2R], [N, 2R]) -> [B, N]``; ``heads(i, [N, 2R], [B, 2R]) -> [B, N]``.
 
 Example::
@@ -42,7 +44,7 @@ EdgeType = tuple[str, str, str]
 
 
 class DegreePrior(nn.Module):
-    """``weights [R]`` times the log training degrees of a relation's two ends (both buffers)."""
+    """``weights [R, 2]`` times the log training degrees of a relation's two ends (both buffers)."""
 
     def __init__(self, relations: Sequence[EdgeType], num_nodes: Mapping[str, int]):
         super().__init__()
@@ -52,7 +54,7 @@ class DegreePrior(nn.Module):
         for t, n in self.num_nodes.items():
             self._offsets[t] = start
             start += int(n)
-        self.register_buffer("weights", torch.zeros(len(self.relations)))
+        self.register_buffer("weights", torch.zeros(len(self.relations), 2))   # (source end, target end)
         self.register_buffer("log_degree", torch.zeros(start, 2 * len(self.relations)))
         self.reset_parameters()
 
@@ -95,20 +97,29 @@ class DegreePrior(nn.Module):
         out[inside] = self.log_degree[start + ids[inside]]
         return out
 
-    def weight(self, index: int) -> float:
-        return float(self.weights[index])
+    def applies(self, index: int) -> bool:
+        """Whether relation ``index`` has a weight other than 0."""
+        return bool(self.weights[index].any())
+
+    def _ends(self, index: int, src: Tensor, dst: Tensor) -> tuple[Tensor, Tensor]:
+        """``a_r log d_out`` of the sources and ``b_r log d_in`` of the targets."""
+        a, b = self.weights[index]
+        return a * src[..., index], b * dst[..., len(self.relations) + index]
 
     def pairs(self, index: int, src: Tensor, dst: Tensor) -> Tensor:
-        """``w_r (log d_out(u) + log d_in(v))`` of row-aligned pairs ``[B]``."""
-        return self.weights[index] * (src[:, index] + dst[:, len(self.relations) + index])
+        """``a_r log d_out(u) + b_r log d_in(v)`` of row-aligned pairs ``[B]``."""
+        out_part, in_part = self._ends(index, src, dst)
+        return out_part + in_part
 
     def tails(self, index: int, src: Tensor, dst_all: Tensor) -> Tensor:
         """Each query source against every candidate target ``[B, N]``."""
-        return self.weights[index] * (src[:, index, None] + dst_all[None, :, len(self.relations) + index])
+        out_part, in_part = self._ends(index, src, dst_all)
+        return out_part[:, None] + in_part[None, :]
 
     def heads(self, index: int, src_all: Tensor, dst: Tensor) -> Tensor:
         """Every candidate source against each query target ``[B, N]``."""
-        return self.weights[index] * (src_all[None, :, index] + dst[:, len(self.relations) + index, None])
+        out_part, in_part = self._ends(index, src_all, dst)
+        return out_part[None, :] + in_part[:, None]
 
     def extra_repr(self) -> str:
         return f"relations={len(self.relations)}, nodes={self.log_degree.size(0)}"

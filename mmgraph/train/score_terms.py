@@ -1,10 +1,11 @@
 """Fitting the weights of the score terms beside the scorer on the validation split.
 
-Two terms have one weight per scored relation, fitted after training rather than by gradient:
-the feature similarity (`mmgraph.nn.similarity`) and the degree prior (`mmgraph.nn.degree_prior`).
-Each relation's weight is the value of its grid with the best validation MRR for that relation
-(ties go to the smaller weight; 0, the term off, is on each grid, so no relation's validation MRR
-goes down). The similarity is fitted first, then the prior with the similarity's weights in place.
+Two terms have weights per scored relation, fitted after training rather than by gradient:
+the feature similarity (`mmgraph.nn.similarity`, one weight) and the degree prior
+(`mmgraph.nn.degree_prior`, one per end of the relation). Each weight is the value of its grid
+with the best validation metric (the run's early-stop metric, MRR unless set otherwise) for that
+relation, or for that relation's head or tail queries (ties go to the smaller weight; 0, the
+term off, is on each grid, so no relation's validation metric goes down). The similarity is fitted first, then the prior with the similarity's weights in place.
 A grid instead of gradient steps: one number per relation, chosen the way early stopping chooses
 the epoch, and the test split is never read. A relation's ranks read only its own weights, so one
 evaluation per grid value scores every relation at once.
@@ -15,7 +16,7 @@ test MRR from .463 to .475, UMLS from .949 to .962, Kinships from .864 to .884 (
 
     z = embed_for_eval(model, prepared, device)          # the weights do not change the embeddings
     report = fit_score_terms(model, prepared, z, evaluate, seed=0)
-    report["degree_prior"]["weights"]   # {"entity|_hypernym|entity": 0.5, ...}
+    report["degree_prior"]["weights"]   # {"entity|_hypernym|entity": [0.0, 0.5], ...}: (head end, tail end)
 """
 from __future__ import annotations
 
@@ -57,26 +58,42 @@ def fit_score_terms(model, prepared, z: dict, evaluate, *, seed: int = 0, metric
 
 
 def _fit_term(name, module, grid, model, prepared, z, evaluate, relations, seed, metric) -> dict:
+    """One term's weights. A term with a weight per end of a relation (``weights [R, 2]``: source,
+    target) picks each end on its own for a rank metric: tail queries read only the target end's
+    weight and head queries only the source end's, so one grid evaluation serves both."""
+    per_end = module.weights.dim() == 2 and metric not in ("auc", "ap")
     by_weight = {}
     for w in grid:
         module.weights.fill_(w)
         by_weight[w] = evaluate(model, prepared, z, split="valid", seed=seed, relations=relations,
-                                with_classification=metric in ("auc", "ap"))["relations"]
+                                with_classification=metric in ("auc", "ap"), by_direction=per_end)["relations"]
     module.weights.zero_()
     weights, total, count = {}, 0.0, 0
     for et in relations:
         key = edge_key(et)
-        best = max(grid, key=lambda w: (by_weight[w][key][metric], -w))
-        weights[key] = best
-        module.weights[model.relations.index(et)] = best
-        # a relation's ranks read only its own weight: the fitted value is the chosen rows' mean
-        total += by_weight[best][key][metric] * by_weight[best][key]["count"]
-        count += by_weight[best][key]["count"]
+
+        def best(column: str) -> float:
+            return max(grid, key=lambda w: (by_weight[w][key][column], -w))
+
+        rows = by_weight[0.0][key]["count"]
+        if per_end:   # a relation's metric is the mean of its tail and head queries' (as many of each)
+            chosen = [best(f"head_{metric}"), best(f"tail_{metric}")]
+            value = (by_weight[chosen[0]][key][f"head_{metric}"] + by_weight[chosen[1]][key][f"tail_{metric}"]) / 2
+        else:
+            chosen = best(metric)
+            value = by_weight[chosen][key][metric]
+        weights[key] = chosen
+        module.weights[model.relations.index(et)] = torch.tensor(chosen, dtype=module.weights.dtype)
+        # a relation's ranks read only its own weights: the fitted value is the chosen rows' mean
+        total += value * rows
+        count += rows
     without = by_weight[0.0]
     report = {"weights": weights, "metric": metric,
               f"valid_{metric}_without": sum(r[metric] * r["count"] for r in without.values()) / count,
               f"valid_{metric}_with": total / count}
-    log.info("%s: weights per relation from validation %s (%s): %.4f -> %.4f", name.replace("_", " "), metric,
-             ", ".join(f"{k.split('|')[1]} {v:g}" for k, v in weights.items()),
+    log.info("%s: weights per relation%s from validation %s (%s): %.4f -> %.4f", name.replace("_", " "),
+             " (head end, tail end)" if per_end else "", metric,
+             ", ".join(f"{k.split('|')[1]} {'/'.join(f'{x:g}' for x in v) if per_end else f'{v:g}'}"
+                       for k, v in weights.items()),
              report[f"valid_{metric}_without"], report[f"valid_{metric}_with"])
     return report

@@ -103,3 +103,19 @@ def test_prior_and_similarity_together_keep_pairs_and_rankings_in_agreement():
     alone = model.scorer.score_tails(z[:3, :4], model.relation_vector(LINK, 3), z[:, :4])
     both = alone + model.degree_prior.tails(0, z[:3, 4:6], z[:, 4:6]) + model.similarity.against_all(0, z[:3, 6:], z[:, 6:])
     assert torch.allclose(tails, both)
+
+
+def test_each_end_has_its_own_weight_and_a_ranking_reads_only_its_end():
+    prior = DegreePrior([LINK], {"entity": 5})
+    prior.set_degrees_({LINK: torch.tensor([[0, 0, 1, 3], [2, 3, 2, 2]])})
+    cols = prior.rows("entity", 5)
+    prior.weights[0] = torch.tensor([0.0, 1.0])                  # the target end only
+    tails_b = prior.tails(0, cols[:2], cols)
+    prior.weights[0] = torch.tensor([3.0, 1.0])                  # a source weight shifts each tail row
+    tails_ab = prior.tails(0, cols[:2], cols)
+    shift = tails_ab - tails_b
+    assert torch.allclose(shift, shift[:, :1].expand_as(shift))   # the same shift across candidates
+    assert torch.allclose(prior.pairs(0, cols[:2], cols[2:4]), tails_ab[[0, 1], [2, 3]])
+    heads = prior.heads(0, cols, cols[2:4])
+    assert torch.allclose(prior.pairs(0, cols[:2], cols[2:4]), heads[[0, 1], [0, 1]])
+    assert torch.allclose(heads[0], 3.0 * cols[:, 0] + 1.0 * cols[2, 1])

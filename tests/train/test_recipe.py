@@ -141,8 +141,9 @@ def test_similarity_weights_are_fitted_on_valid_saved_and_read_back(tmp_path):
     for term, module in ((fitted, run.model.similarity), (prior, run.model.degree_prior)):
         assert set(term["weights"]) == {"entity|next|entity", "entity|pair|entity", "entity|prev|entity"}
         assert term["valid_mrr_with"] >= term["valid_mrr_without"]        # 0 is on the grid
-        saved = {k: float(w) for k, w in zip(term["weights"], module.weights)}
+        saved = {k: w.tolist() for k, w in zip(term["weights"], module.weights)}
         assert saved == term["weights"]                                   # the model file keeps them
+    assert all(len(w) == 2 for w in prior["weights"].values())            # (head end, tail end)
     # the similarity first, then the prior with the similarity's weights in place
     assert prior["valid_mrr_without"] == pytest.approx(fitted["valid_mrr_with"])
     assert prior["valid_mrr_with"] == pytest.approx(metrics["valid"]["overall"]["mrr"])
