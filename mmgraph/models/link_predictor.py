@@ -50,6 +50,10 @@ class LinkPredictor(nn.Module):
         scores = model.score_tails(("clip", "says", "word"), z["clip"][:8], z["word"])   # [8, N_word]
     """
 
+    # State of the score terms: counted from this graph's training edges or fitted on its
+    # validation split after training, so never carried from one run to another (`transfer_weights`).
+    GRAPH_STATE = ("similarity.", "degree_prior.")
+
     def __init__(self, config: ModelConfig, schema: GraphSchema):
         super().__init__()
         self.config = config
@@ -139,11 +143,11 @@ class LinkPredictor(nn.Module):
         elif num_sampled_nodes_dict is not None:
             h = {t: v[:num_sampled_nodes_dict[t][0]] if t in num_sampled_nodes_dict else v for t, v in h.items()}
         z, kl = self.readout(h)
-        return self.attach_features(z, x_dict, mask_dict, n_id_dict), kl
+        return self.attach_term_columns(z, x_dict, mask_dict, n_id_dict), kl
 
-    def attach_features(self, z: dict[str, Tensor], x_dict: dict[str, dict[str, Tensor]],
-                        mask_dict: dict[str, dict[str, Tensor]],
-                        n_id_dict: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
+    def attach_term_columns(self, z: dict[str, Tensor], x_dict: dict[str, dict[str, Tensor]],
+                            mask_dict: dict[str, dict[str, Tensor]],
+                            n_id_dict: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
         """In eval mode, the columns the score terms read after the ``channels`` of each row: with
         ``degree_prior`` every type's log training degrees (``mmgraph.nn.degree_prior``), then with
         ``feature_similarity`` each featured type's unit feature vector (``mmgraph.nn.similarity``).
@@ -202,54 +206,46 @@ class LinkPredictor(nn.Module):
         rows = torch.tensor([self._relation_index[tuple(r)] for r in rels], device=which.device)
         return gather_rows(self.relation_vectors, rows[which])
 
-    def _split(self, rel: EdgeType, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor, dict]:
+    def _split(self, rel: EdgeType, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor, list]:
         """``a`` and ``b`` as the scorer reads them, and the score terms that apply (eval-mode
-        embeddings carry their columns, and the relation's weight is not 0): ``{"degree" |
-        "similarity": (row, a's columns, b's columns)}``."""
+        embeddings carry their columns, and the relation's weight is not 0): ``[(term, row, a's
+        columns, b's columns)]``. Each term answers ``pairs``, ``tails`` and ``heads``."""
         c = self.config.channels
         if a.size(-1) == c:
-            return a, b, {}
-        index, start, terms = self._relation_index[tuple(rel)], c, {}
+            return a, b, []
+        index, start, terms = self._relation_index[tuple(rel)], c, []
         if self.degree_prior is not None:
             end = start + self.degree_prior.width
             if self.degree_prior.applies(index):
-                terms["degree"] = (index, a[..., start:end], b[..., start:end])
+                terms.append((self.degree_prior, index, a[..., start:end], b[..., start:end]))
             start = end
-        if (self.similarity is not None and b.size(-1) == a.size(-1) > start
-                and self.similarity.weight(index) != 0):
-            terms["similarity"] = (index, a[..., start:], b[..., start:])
+        if self.similarity is not None and b.size(-1) == a.size(-1) > start and self.similarity.applies(index):
+            terms.append((self.similarity, index, a[..., start:], b[..., start:]))
         return a[..., :c], b[..., :c], terms
+
+    @staticmethod
+    def _add_terms(scores: Tensor, terms: list, kind: str) -> Tensor:
+        """``scores`` plus every applying term's ``pairs`` / ``tails`` / ``heads``."""
+        for term, index, a, b in terms:
+            scores = scores + getattr(term, kind)(index, a, b).to(scores.dtype)
+        return scores
 
     def score(self, rel: EdgeType, z_src: Tensor, z_dst: Tensor) -> Tensor:
         """Scores ``[B]`` of the pairs ``(z_src[i], rel, z_dst[i])``."""
         src, dst, terms = self._split(rel, z_src, z_dst)
-        scores = self.scorer(src, self.relation_vector(rel, z_src.size(0)), dst)
-        if "degree" in terms:
-            scores = scores + self.degree_prior.pairs(*terms["degree"]).to(scores.dtype)
-        if "similarity" in terms:
-            scores = scores + self.similarity.pairs(*terms["similarity"]).to(scores.dtype)
-        return scores
+        return self._add_terms(self.scorer(src, self.relation_vector(rel, z_src.size(0)), dst), terms, "pairs")
 
     def score_tails(self, rel: EdgeType, z_src: Tensor, z_dst_all: Tensor) -> Tensor:
         """Scores ``[B, N]`` of each source against every candidate target."""
         src, dst_all, terms = self._split(rel, z_src, z_dst_all)
         scores = self.scorer.score_tails(src, self.relation_vector(rel, z_src.size(0)), dst_all)
-        if "degree" in terms:
-            scores = scores + self.degree_prior.tails(*terms["degree"]).to(scores.dtype)
-        if "similarity" in terms:
-            scores = scores + self.similarity.against_all(*terms["similarity"]).to(scores.dtype)
-        return scores
+        return self._add_terms(scores, terms, "tails")
 
     def score_heads(self, rel: EdgeType, z_src_all: Tensor, z_dst: Tensor) -> Tensor:
         """Scores ``[B, N]`` of every candidate source against each target."""
         src_all, dst, terms = self._split(rel, z_src_all, z_dst)
         scores = self.scorer.score_heads(src_all, self.relation_vector(rel, z_dst.size(0)), dst)
-        if "degree" in terms:
-            scores = scores + self.degree_prior.heads(*terms["degree"]).to(scores.dtype)
-        if "similarity" in terms:
-            index, x_src_all, x_dst = terms["similarity"]   # the targets are the queries
-            scores = scores + self.similarity.against_all(index, x_dst, x_src_all).to(scores.dtype)
-        return scores
+        return self._add_terms(scores, terms, "heads")
 
     # --- persistence -------------------------------------------------------------------------
     def save(self, path: str | os.PathLike, extra: dict | None = None) -> None:

@@ -107,6 +107,8 @@ def transfer_weights(target: LinkPredictor, source: LinkPredictor) -> TransferRe
         return (src_state[key] if row is None else src_state[key][row]), how
 
     for key, ident in parameter_identities(target).items():
+        if key.startswith(LinkPredictor.GRAPH_STATE):   # this graph's degrees, weights fitted after training
+            continue
         value = tgt_state[key]
         mask = torch.zeros(value.shape, dtype=torch.bool)
         rows = ident if isinstance(ident, list) else [None]

@@ -62,8 +62,9 @@ class FeatureSimilarity(nn.Module):
             parts.append(part)
         return F.normalize(torch.cat(parts, dim=-1), dim=-1)
 
-    def weight(self, index: int) -> float:
-        return float(self.weights[index])
+    def applies(self, index: int) -> bool:
+        """Whether relation ``index`` has a weight other than 0."""
+        return bool(self.weights[index] != 0)
 
     def pairs(self, index: int, x_src: Tensor, x_dst: Tensor) -> Tensor:
         """``w_r cos`` of row-aligned pairs ``[B]``."""
@@ -72,6 +73,14 @@ class FeatureSimilarity(nn.Module):
     def against_all(self, index: int, x_query: Tensor, x_all: Tensor) -> Tensor:
         """``w_r cos`` of each query row against every candidate row ``[B, N]``."""
         return self._weighted(index, x_query @ x_all.T)
+
+    def tails(self, index: int, x_src: Tensor, x_dst_all: Tensor) -> Tensor:
+        """Each query source against every candidate target ``[B, N]`` (the score terms' interface)."""
+        return self.against_all(index, x_src, x_dst_all)
+
+    def heads(self, index: int, x_src_all: Tensor, x_dst: Tensor) -> Tensor:
+        """Every candidate source against each query target ``[B, N]``: the targets are the queries."""
+        return self.against_all(index, x_dst, x_src_all)
 
     def _weighted(self, index: int, cos: Tensor) -> Tensor:
         return self.weights[index] * cos.masked_fill(cos >= _SAME, 0.0)   # the node itself: 0

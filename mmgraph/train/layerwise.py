@@ -114,4 +114,4 @@ def embed_layerwise(model: LinkPredictor, prepared, x: dict, m: dict, *, max_nod
     for t, chunks in ranges.items():
         parts = [model.readout({t: h[t][start:end]})[0][t] for start, end in chunks]
         z[t] = torch.cat(parts) if parts else h[t]
-    return model.attach_features(z, x, m)
+    return model.attach_term_columns(z, x, m)

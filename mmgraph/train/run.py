@@ -33,7 +33,7 @@ from mmgraph.train.config import TrainConfig
 from mmgraph.train.recipe import log_reasons, resolve_config
 from mmgraph.train.finetune import init_from_run
 from mmgraph.train.prepare import PreparedGraph, prepare_graph, splits_from_plain, splits_to_plain
-from mmgraph.train.score_terms import fit_score_terms, set_training_degrees
+from mmgraph.train.score_terms import fit_score_terms
 from mmgraph.train.trainer import Evaluator, build_model, embed_for_eval, fit, load_checkpoint
 from mmgraph.utils import atomic_dir, atomic_write_text, replace_dir
 
@@ -229,7 +229,6 @@ def train_model(graph: HeteroData, config: TrainConfig | Mapping | None, *, devi
     if not ctx.is_main:
         return None
 
-    set_training_degrees(model, prepared)   # this graph's, whatever --init or tuning loaded
     z = embed_for_eval(model, prepared, device)
     fitted_terms = fit_score_terms(model, prepared, z, evaluate, seed=config.seed,
                                    metric=config.early_stop_metric)

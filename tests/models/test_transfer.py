@@ -136,3 +136,19 @@ def test_dotted_names_and_per_slot_rows_match_by_name():
     assert torch.equal(target.projection.lins[("clip.v1", "sound.mfcc")].weight,
                        source.projection.lins[("clip.v1", "sound.mfcc")].weight)
     assert "relation_vectors[clip.v1|says.en|word]" in report.loaded
+
+
+def test_score_terms_state_stays_the_target_graphs():
+    source = model(AUDIO_TEXT, [SAYS], degree_prior=True, feature_similarity=True)
+    target = model(AUDIO_TEXT, [SAYS], degree_prior=True, feature_similarity=True)
+    source.degree_prior.set_degrees_({SAYS: torch.tensor([[0, 1, 1], [2, 2, 3]])})
+    source.degree_prior.weights.fill_(0.5)
+    source.similarity.weights.fill_(4.0)
+    target.degree_prior.set_degrees_({SAYS: torch.tensor([[3], [0]])})
+    mine = {k: v.clone() for k, v in target.state_dict().items() if k.startswith(LinkPredictor.GRAPH_STATE)}
+    report = transfer_weights(target, source)
+    assert len(mine) == 3 and not report.skipped
+    for key, value in mine.items():   # its own degrees, and weights still to be fitted (0)
+        assert torch.equal(target.state_dict()[key], value), key
+    assert not any(name.startswith(LinkPredictor.GRAPH_STATE) for name in report.loaded + report.new)
+    assert torch.equal(target.relation_vectors, source.relation_vectors)   # what the model learned still loads
